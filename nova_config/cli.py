@@ -1,0 +1,182 @@
+"""The `nova-config` command: `check` a settings class, print its `example` file."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from nova_config.errors import SettingsError
+from nova_config.provenance import ResolutionRecord
+from nova_config.settings import SecretSettings
+
+DEFAULT_SETTINGS = "nova_config.settings:NovaSettings"
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """The command line names something that cannot be used (exit 2)."""
+
+
+def load_class(reference: str) -> type[SecretSettings]:
+    """Import `package.module:Class` and check that it is a `SecretSettings` subclass.
+
+    Raises:
+        UsageError: the reference is malformed, cannot be imported, or is not settings.
+    """
+    module_name, _, attr = reference.partition(":")
+    if not module_name or not attr:
+        raise UsageError(f"--settings must look like package.module:Class (got {reference!r})")
+    # Like other app runners: the application's package is usually in the working folder.
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise UsageError(f"cannot import {module_name}: {exc}") from None
+    cls = getattr(module, attr, None)
+    if not (isinstance(cls, type) and issubclass(cls, SecretSettings)):
+        raise UsageError(f"{reference} is not a nova_config.SecretSettings subclass")
+    return cls
+
+
+def _rows(
+    cls: type[SecretSettings], record: ResolutionRecord | None, error: SettingsError | None
+) -> list[dict[str, Any]]:
+    bad = {}
+    for problem in error.problems if error else ():
+        if problem.variable is not None:
+            bad.setdefault(problem.variable, problem.kind)
+    rows = []
+    for plan in cls.__nova_plans__:
+        origin = record.provenance.get(plan.name) if record else None
+        status = bad.get(plan.variable)
+        if status == "source":
+            status = "error"
+        elif status is None:
+            status = "default" if origin and origin.source == "default" else "ok"
+        rows.append(
+            {
+                "field": plan.name,
+                "variable": plan.variable,
+                "secret": plan.secret,
+                "source": origin.source if origin else None,
+                "location": origin.location if origin else None,
+                "version": origin.version if origin else None,
+                "status": status,
+            }
+        )
+    return rows
+
+
+def _table(rows: list[dict[str, Any]], out: TextIO) -> None:
+    header = ("SETTING", "SOURCE", "LOCATION", "STATUS")
+    body = [
+        (r["variable"], r["source"] or "-", r["location"] or "-", r["status"]) for r in rows
+    ]
+    widths = [max(len(str(row[i])) for row in (header, *body)) for i in range(3)]
+    for row in (header, *body):
+        cells = [str(cell).ljust(width) for cell, width in zip(row, widths, strict=False)]
+        out.write("  ".join([*cells, str(row[3])]).rstrip() + "\n")
+
+
+def check(reference: str, *, as_json: bool, out: TextIO) -> int:
+    """Load the settings and report each field's source, location and status, never a value.
+
+    Returns:
+        0 when the settings load, 1 when they do not.
+    """
+    cls = load_class(reference)
+    error: SettingsError | None = None
+    record: ResolutionRecord | None = None
+    try:
+        record = cls().resolution
+    except SettingsError as exc:
+        error, record = exc, exc.resolution
+    rows = _rows(cls, record, error)
+    if as_json:
+        report = {
+            "settings": reference,
+            "environment": record.environment if record else None,
+            "ok": error is None,
+            "fields": rows,
+            "problems": [
+                {"variable": p.variable, "kind": p.kind, "message": p.message}
+                for p in (error.problems if error else ())
+            ],
+        }
+        out.write(json.dumps(report, indent=2) + "\n")
+    else:
+        if record:
+            out.write(f"{reference} in {record.environment}\n")
+            _table(rows, out)
+        if error:
+            out.write("\n" + str(error) + "\n")
+    return EXIT_OK if error is None else EXIT_INVALID
+
+
+def example(reference: str, *, output: str | None, out: TextIO) -> int:
+    """Write the `.env.example` text of a settings class to a file or standard output."""
+    from nova_config.example import render_example  # noqa: PLC0415 - only this command needs it
+
+    text = render_example(load_class(reference), reference)
+    if output in (None, "-"):
+        out.write(text)
+    else:
+        with open(str(output), "w", encoding="utf-8") as handle:
+            handle.write(text)
+    return EXIT_OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nova-config",
+        description="Typed, validated secrets for Python services. Values are never printed.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    check_cmd = commands.add_parser("check", help="load the settings and show where each came from")
+    check_cmd.add_argument("--json", action="store_true", help="print a JSON report")
+    example_cmd = commands.add_parser("example", help="print the .env.example for the settings")
+    example_cmd.add_argument("-o", "--output", help="write to this file instead of stdout")
+    for command in (check_cmd, example_cmd):
+        command.add_argument(
+            "--settings",
+            default=DEFAULT_SETTINGS,
+            metavar="MODULE:CLASS",
+            help=f"the settings class (default {DEFAULT_SETTINGS})",
+        )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line.
+
+    Args:
+        argv: the arguments after the program name (default `sys.argv[1:]`).
+
+    Returns:
+        The exit status: 0 success, 1 the settings did not load, 2 a usage error.
+    """
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # argparse has printed its own usage message
+        return int(exc.code or 0)
+    try:
+        if args.command == "check":
+            return check(args.settings, as_json=args.json, out=sys.stdout)
+        return example(args.settings, output=args.output, out=sys.stdout)
+    except UsageError as exc:
+        sys.stderr.write(f"nova-config: {exc}\n")
+        return EXIT_USAGE
+    except OSError as exc:
+        sys.stderr.write(f"nova-config: {exc.strerror}: {exc.filename}\n")
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,70 @@
+"""The exception hierarchy of nova-config.
+
+::
+
+    SettingsError (ValueError)       the settings could not be loaded; .problems lists every cause
+    ├── EnvironmentNameError         NOVA_ENV names no known environment
+    ├── SourceOrderError             NOVA_SOURCES names an unknown source, or one twice
+    └── SourceError                  one source could not be read at all (raised by a source,
+                                     reported by the loader with the other problems)
+
+No message built here or by a source ever contains a secret value: problems name variables,
+files and line numbers, never what was read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from nova_config.provenance import ResolutionRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One reason a load failed: which setting (if any) and what to do about it."""
+
+    variable: str | None
+    message: str
+    kind: str = "invalid"  # "missing", "invalid" or "source"
+
+
+class SettingsError(ValueError):
+    """The settings could not be loaded; `problems` lists every cause at once."""
+
+    def __init__(
+        self,
+        problems: Sequence[Problem] | str,
+        *,
+        title: str = "settings could not be loaded",
+        resolution: ResolutionRecord | None = None,
+    ) -> None:
+        if isinstance(problems, str):
+            problems = (Problem(None, problems, "source"),)
+        self.problems: tuple[Problem, ...] = tuple(problems)
+        self.title = title
+        self.resolution = resolution
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        """The whole error as text: a title line, then one indented line per problem."""
+        if len(self.problems) == 1:
+            return f"{self.title}: {self.problems[0].message}"
+        lines = [f"{self.title}: {len(self.problems)} problems"]
+        for problem in self.problems:
+            lines.append("  - " + problem.message.replace("\n", "\n    "))
+        return "\n".join(lines)
+
+
+class EnvironmentNameError(SettingsError):
+    """NOVA_ENV (or the `environment` argument) names no known environment."""
+
+
+class SourceOrderError(SettingsError):
+    """NOVA_SOURCES names an unknown source, or a source twice."""
+
+
+class SourceError(SettingsError):
+    """A source could not be read at all; the loader reports it beside the other problems."""

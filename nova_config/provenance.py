@@ -1,0 +1,44 @@
+"""Where each value came from: the resolution record a load leaves behind."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Where one field's value came from.
+
+    Attributes:
+        source: `init`, `env`, `files`, `dotenv` or `default` (later `vault`, `aws`).
+        location: the variable name, file path, `.env` path and line, or store path.
+        version: the store's version of the value, where the store has one.
+    """
+
+    source: str
+    location: str
+    version: str | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.source}: {self.location}"
+        return f"{where} (version {self.version})" if self.version else where
+
+
+@dataclass(frozen=True, slots=True)
+class ResolutionRecord:
+    """What one load resolved, field by field; it holds places and never values.
+
+    Attributes:
+        settings: the qualified name of the settings class.
+        environment: the environment the load ran for.
+        sources: the sources consulted, highest priority first.
+        provenance: field name to where its value came from (absent when nothing was found).
+        skipped: source name to why it was not consulted.
+    """
+
+    settings: str
+    environment: str
+    sources: tuple[str, ...]
+    provenance: Mapping[str, Provenance] = field(default_factory=dict)
+    skipped: Mapping[str, str] = field(default_factory=dict)

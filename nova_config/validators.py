@@ -1,0 +1,77 @@
+"""Checks on secret values that are certain to be right; their messages never quote the value."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from pydantic import SecretStr
+
+DISCORD_HOSTS = frozenset(
+    f"{sub}{domain}"
+    for sub in ("", "ptb.", "canary.")
+    for domain in ("discord.com", "discordapp.com")
+)
+_WEBHOOK_PATH = re.compile(r"/api(?:/v\d+)?/webhooks/\d{1,20}/[A-Za-z0-9_-]+/?")
+
+# Whole values that nobody means as a real secret (matched case-insensitively).
+_PLACEHOLDER = re.compile(
+    r"(?:change[-_ ]?me|replace[-_ ]?me|placeholder|todo|fixme|tbd|x{3,}|\.{3,}|…"
+    r"|<[^<>]*>|your[-_ ].*[-_ ]here)",
+    re.IGNORECASE,
+)
+
+STRICT_ENVIRONMENTS = frozenset({"staging", "production"})
+
+
+def check_secret_text(value: str) -> None:
+    """Reject an empty secret or one with surrounding whitespace.
+
+    Raises:
+        ValueError: with a message that does not contain the value.
+    """
+    if not value:
+        raise ValueError("is empty")
+    if value != value.strip():
+        raise ValueError(
+            "has surrounding whitespace (a stray space or newline; "
+            "secret files lose one trailing newline, no more)"
+        )
+
+
+def is_placeholder(value: str, examples: frozenset[str]) -> bool:
+    """Whether a value is an obvious placeholder or one of the model's `.env.example` values."""
+    return value in examples or _PLACEHOLDER.fullmatch(value.strip()) is not None
+
+
+def check_discord_webhook(value: SecretStr) -> SecretStr:
+    """Accept only an https Discord webhook URL, `/api/webhooks/<id>/<token>`.
+
+    Args:
+        value: the URL as a secret (its token is the secret part).
+
+    Returns:
+        The same value.
+
+    Raises:
+        ValueError: naming what is wrong (scheme, host, path), never the URL.
+    """
+    url = value.get_secret_value()
+    if not url:
+        return value  # the generic secret check reports an empty value
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        parts, port = None, None
+    if parts is None:
+        raise ValueError("is not a valid URL")
+    if parts.scheme != "https":
+        raise ValueError("must be an https:// URL (Discord webhooks are https only)")
+    if parts.hostname not in DISCORD_HOSTS or parts.username or parts.password or port:
+        raise ValueError(
+            "must be on discord.com or discordapp.com (ptb. and canary. too), with no port or user"
+        )
+    if not _WEBHOOK_PATH.fullmatch(parts.path) or parts.fragment:
+        raise ValueError("must have the path /api/webhooks/<id>/<token> (copy it from Discord)")
+    return value
