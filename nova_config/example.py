@@ -35,6 +35,6 @@ def render_example(cls: type[SecretSettings], reference: str) -> str:
         lines.append("")
         lines.append(f"# {plan.help} ({need} {kind})" if plan.help else f"# ({need} {kind})")
         if plan.aliases:
-            lines.append("# secret files may also be named: " + ", ".join(plan.aliases))
+            lines.append("# A secret file may also be named: " + ", ".join(plan.aliases))
         lines.append(f"{plan.variable}={_quote(plan.example)}")
     return "\n".join(lines) + "\n"

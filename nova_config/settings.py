@@ -179,7 +179,7 @@ class NovaSettings(SecretSettings):
         secret(
             aliases=("db_password",),
             example="your-timescale-password-here",
-            help="password of the TimescaleDB user (secret file db_password works too)",
+            help="Password of the TimescaleDB user",
         ),
     ]
     alpaca_api_key: Annotated[
@@ -188,7 +188,7 @@ class NovaSettings(SecretSettings):
     ]
     alpaca_secret_key: Annotated[
         SecretStr | None,
-        secret(example="your-alpaca-secret-key-here", help="Alpaca API secret key (optional)"),
+        secret(example="your-alpaca-secret-key-here", help="Alpaca API secret key, the pair of the key id"),
     ] = None
     timescale_host: Annotated[str, setting_spec(help="TimescaleDB host")] = "localhost"
     timescale_port: Annotated[
