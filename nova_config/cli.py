@@ -48,7 +48,7 @@ def load_class(reference: str) -> type[SecretSettings]:
 def _rows(
     cls: type[SecretSettings], record: ResolutionRecord | None, error: SettingsError | None
 ) -> list[dict[str, Any]]:
-    bad = {}
+    bad: dict[str, str] = {}
     for problem in error.problems if error else ():
         if problem.variable is not None:
             bad.setdefault(problem.variable, problem.kind)
@@ -76,9 +76,7 @@ def _rows(
 
 def _table(rows: list[dict[str, Any]], out: TextIO) -> None:
     header = ("SETTING", "SOURCE", "LOCATION", "STATUS")
-    body = [
-        (r["variable"], r["source"] or "-", r["location"] or "-", r["status"]) for r in rows
-    ]
+    body = [(r["variable"], r["source"] or "-", r["location"] or "-", r["status"]) for r in rows]
     widths = [max(len(str(row[i])) for row in (header, *body)) for i in range(3)]
     for row in (header, *body):
         cells = [str(cell).ljust(width) for cell, width in zip(row, widths, strict=False)]

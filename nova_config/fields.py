@@ -33,7 +33,7 @@ class Spec:
     help: str = ""
 
 
-def secret(*, aliases: Iterable[str] = (), example: str | None = None, help: str = "") -> Spec:  # noqa: A002
+def secret(*, aliases: Iterable[str] = (), example: str | None = None, help: str = "") -> Spec:
     """Mark a field as a secret.
 
     Args:
@@ -47,7 +47,7 @@ def secret(*, aliases: Iterable[str] = (), example: str | None = None, help: str
     return Spec(secret=True, aliases=tuple(aliases), example=example, help=help)
 
 
-def setting(*, example: str | None = None, help: str = "") -> Spec:  # noqa: A002
+def setting(*, example: str | None = None, help: str = "") -> Spec:
     """Describe a field that is not a secret.
 
     Args:
@@ -122,4 +122,3 @@ def plan_field(name: str, info: FieldInfo) -> FieldPlan:
         example=_example_of(name, info, spec, is_secret),
         help=spec.help or (info.description or ""),
     )
-

@@ -188,12 +188,15 @@ class NovaSettings(SecretSettings):
     ]
     alpaca_secret_key: Annotated[
         SecretStr | None,
-        secret(example="your-alpaca-secret-key-here", help="Alpaca API secret key, the pair of the key id"),
+        secret(
+            example="your-alpaca-secret-key-here",
+            help="Alpaca API secret key, the pair of the key id",
+        ),
     ] = None
     timescale_host: Annotated[str, setting_spec(help="TimescaleDB host")] = "localhost"
-    timescale_port: Annotated[
-        int, Field(ge=1, le=65535), setting_spec(help="TimescaleDB port")
-    ] = 5432
+    timescale_port: Annotated[int, Field(ge=1, le=65535), setting_spec(help="TimescaleDB port")] = (
+        5432
+    )
     timescale_user: Annotated[str, setting_spec(help="TimescaleDB user")] = "postgres"
     timescale_db: Annotated[str, setting_spec(help="TimescaleDB database")] = "nova_aetus"
 

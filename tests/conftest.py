@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +18,11 @@ VALID = {
 }
 
 
+def valid_kwargs(**overrides: Any) -> dict[str, Any]:
+    """The three required secrets as keyword arguments, with overrides."""
+    return {name.lower(): value for name, value in VALID.items()} | overrides
+
+
 def project_variables() -> set[str]:
     """Every variable name nova-config reads for NovaSettings, in every environment."""
     names = {"PYDANTIC_SETTINGS_DEBUG"}
@@ -29,7 +34,7 @@ def project_variables() -> set[str]:
 
 
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test depends on the machine: project variables cleared, cwd and secrets folder scratch."""
     for name in list(os.environ):
         if name.startswith("NOVA_") or name in project_variables():
@@ -37,7 +42,6 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
     # /run/secrets may exist on a machine; tests point at a folder they own instead.
     monkeypatch.setenv("NOVA_SECRETS_DIR", str(tmp_path / "secrets"))
     monkeypatch.chdir(tmp_path)
-    yield
 
 
 @pytest.fixture

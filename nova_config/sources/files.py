@@ -17,7 +17,7 @@ DEFAULT_SECRETS_DIR = "/run/secrets"
 MAX_SECRET_BYTES = 64 * 1024
 
 
-class SecretFileProblem(Exception):  # noqa: N818 - internal signal, never leaves this module
+class SecretFileProblem(Exception):
     """A file that should hold a secret cannot be used; the message names it, never its content."""
 
 
