@@ -194,3 +194,27 @@ def test_missing_message_lists_the_env_files_tried(tmp_path: Path) -> None:
     assert problem.variable == "ALPACA_API_KEY"
     assert f"{tmp_path / '.env'}, {tmp_path / '.env.development'} (not found)" in problem.message
     assert VALID["ALPACA_API_KEY"] not in problem.message
+
+
+def test_lowercase_name_in_dotenv_is_named_in_the_missing_message(tmp_path: Path) -> None:
+    """A lowercase key is not read, and the missing message points at its file and line."""
+    write(tmp_path / ".env", BASIC.replace("ALPACA_API_KEY=", "alpaca_api_key="))
+    with pytest.raises(SettingsError) as excinfo:
+        NovaSettings()
+    (problem,) = excinfo.value.problems
+    assert problem.variable == "ALPACA_API_KEY"
+    assert f"{tmp_path / '.env'}:3 has alpaca_api_key, but names are upper case" in problem.message
+
+
+def test_production_warns_only_when_a_file_is_read(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    valid_env: dict[str, str],
+) -> None:
+    """With NOVA_ALLOW_DOTENV=1 but no .env file, production logs no warning about reading one."""
+    monkeypatch.setenv("NOVA_ENV", "production")
+    monkeypatch.setenv("NOVA_ALLOW_DOTENV", "1")
+    with caplog.at_level(logging.WARNING, logger="nova_config"):
+        NovaSettings()
+    assert caplog.records == []

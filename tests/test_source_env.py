@@ -81,3 +81,15 @@ def test_repr_names_where_it_reads_not_what() -> None:
     assert "AKSECRETVALUE" not in repr(source)
     assert "AKSECRETVALUE" not in repr(source.load().found["alpaca_api_key"])
     assert "STAGING_" in repr(source)
+
+
+def test_wrong_case_variable_is_named_in_the_missing_message(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """When a secret is missing, a lowercase variable of that name is pointed out."""
+    monkeypatch.setenv("alpaca_api_key", "AKLOWER")
+    with pytest.raises(SettingsError) as excinfo:
+        NovaSettings(discord_webhook_url="https://discord.com/api/webhooks/1/t")
+    text = str(excinfo.value)
+    assert "(alpaca_api_key is set, but names are upper case)" in text
+    assert "AKLOWER" not in text

@@ -44,6 +44,7 @@ class DotenvSource(Source):
         # Lowest priority first: the per-environment layer overrides the shared file.
         self.files: tuple[str, ...] = (base, f"{base}.{context.environment}")
         self._absent: set[str] = set()
+        self._wrong_case: dict[str, str] = {}  # upper-case name -> "path:line" of a lowercase one
 
     @classmethod
     def skip_reason(cls, context: LoadContext) -> str | None:
@@ -53,12 +54,12 @@ class DotenvSource(Source):
 
     def load(self) -> SourceResult:
         result = SourceResult()
-        if self.context.environment == "production":
-            logger.warning("reading .env files in production because NOVA_ALLOW_DOTENV is set")
         wanted = {v for plan in self.context.fields for v in plan.variables(self.context.prefix)}
         merged: dict[str, Found] = {}
         for index, path in enumerate(self.files):
             merged.update(self._read(path, wanted, result, required=index == 0 and self.explicit))
+        if self.context.environment == "production" and len(self._absent) < len(self.files):
+            logger.warning("reading .env files in production because NOVA_ALLOW_DOTENV is set")
         for plan in self.context.fields:
             for variable in plan.variables(self.context.prefix):
                 found = merged.get(variable)
@@ -104,30 +105,37 @@ class DotenvSource(Source):
                         "source",
                     )
                 )
-            elif binding.key == "NOVA_ENV":
+                continue
+            key = binding.key
+            if key is None:  # a blank or comment line
+                continue
+            if key == "NOVA_ENV":
                 logger.warning(
                     "%s:%d sets NOVA_ENV, which is ignored: the environment decides which "
                     ".env files are read, so it comes from the process environment only",
                     path,
                     line,
                 )
-            elif binding.key in wanted:
-                if binding.value is None:
-                    result.problems.append(
-                        Problem(
-                            binding.key,
-                            f"{path}:{line} names {binding.key} without '=' and a value",
-                            "source",
-                        )
-                    )
-                else:
-                    values[binding.key] = Found(binding.value, f"{path}:{line}")
+            elif key not in wanted:
+                if key.upper() in wanted:
+                    self._wrong_case.setdefault(key.upper(), f"{path}:{line}")
+            elif binding.value is None:
+                result.problems.append(
+                    Problem(key, f"{path}:{line} names {key} without '=' and a value", "source")
+                )
+            else:
+                values[key] = Found(binding.value, f"{path}:{line}")
         return values
 
     def places(self, plan: FieldPlan) -> str:
         names = ", ".join(plan.variables(self.context.prefix))
         files = ", ".join(p + (" (not found)" if p in self._absent else "") for p in self.files)
-        return f"{names} in {files}"
+        hints = [
+            f"{where} has {variable.lower()}, but names are upper case"
+            for variable in plan.variables(self.context.prefix)
+            if (where := self._wrong_case.get(variable))
+        ]
+        return f"{names} in {files}" + (f" ({'; '.join(hints)})" if hints else "")
 
     def where(self) -> str:
         return ", ".join(self.files)

@@ -28,7 +28,11 @@ class EnvSource(Source):
         return result
 
     def places(self, plan: FieldPlan) -> str:
-        return "environment variables " + ", ".join(plan.variables(self.context.prefix))
+        names = plan.variables(self.context.prefix)
+        # Only on the failure path: a name in the wrong case is the likeliest cause.
+        wrong_case = [k for k in self.context.environ if k.upper() in names and k not in names]
+        hint = f" ({', '.join(wrong_case)} is set, but names are upper case)" if wrong_case else ""
+        return "environment variables " + ", ".join(names) + hint
 
     def where(self) -> str:
         return f"process environment, prefix {self.context.prefix!r}"
