@@ -10,20 +10,21 @@
 
 No message built here or by a source ever contains a secret value: problems name variables,
 files and line numbers, never what was read.
+
+The small records of the package are NamedTuples rather than dataclasses: a dataclass costs
+close to a millisecond to create at import, and import time is part of every app's boot.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from nova_config.provenance import ResolutionRecord
 
 
-@dataclass(frozen=True, slots=True)
-class Problem:
+class Problem(NamedTuple):
     """One reason a load failed: which setting (if any) and what to do about it."""
 
     variable: str | None

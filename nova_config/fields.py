@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import typing
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pydantic import SecretBytes, SecretStr
 
@@ -16,8 +15,7 @@ if TYPE_CHECKING:
 ENVIRONMENT_FIELD = "environment"
 
 
-@dataclass(frozen=True, slots=True)
-class Spec:
+class Spec(NamedTuple):
     """Metadata attached to a settings field with `Annotated[...]`.
 
     Attributes:
@@ -65,8 +63,7 @@ def normalise(name: str) -> str:
     return name.lower().replace("-", "_")
 
 
-@dataclass(frozen=True, slots=True)
-class FieldPlan:
+class FieldPlan(NamedTuple):
     """Everything a source needs to know about one field, computed once per settings class."""
 
     name: str

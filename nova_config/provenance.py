@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class Provenance:
+class Provenance(NamedTuple):
     """Where one field's value came from.
 
     Attributes:
@@ -25,8 +24,7 @@ class Provenance:
         return f"{where} (version {self.version})" if self.version else where
 
 
-@dataclass(frozen=True, slots=True)
-class ResolutionRecord:
+class ResolutionRecord(NamedTuple):
     """What one load resolved, field by field; it holds places and never values.
 
     Attributes:
@@ -40,5 +38,5 @@ class ResolutionRecord:
     settings: str
     environment: str
     sources: tuple[str, ...]
-    provenance: Mapping[str, Provenance] = field(default_factory=dict)
-    skipped: Mapping[str, str] = field(default_factory=dict)
+    provenance: Mapping[str, Provenance]
+    skipped: Mapping[str, str]

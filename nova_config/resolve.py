@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from nova_config.errors import (
     EnvironmentNameError,
@@ -21,8 +20,7 @@ from nova_config.sources.base import ENVIRONMENTS, LoadContext, Source
 logger = logging.getLogger("nova_config")
 
 
-@dataclass(slots=True)
-class Resolution:
+class Resolution(NamedTuple):
     """The outcome of one pass: values for validation, their provenance, and the problems."""
 
     values: dict[str, Any]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import quote
@@ -132,6 +133,20 @@ class SecretSettings(BaseSettings):
         return self._resolution
 
 
+def _redact(message: str, secrets: list[str]) -> str:
+    """Cut every secret out of a message, as written, as repr() or JSON quotes it, and by line.
+
+    Defence in depth: pydantic's own messages never quote inputs, but a subclass's validator
+    might. Forms shorter than four characters are left, since they would cut ordinary words.
+    """
+    for value in secrets:
+        forms = {value, repr(value)[1:-1], json.dumps(value)[1:-1], *value.splitlines()}
+        for form in sorted(forms, key=len, reverse=True):
+            if len(form) >= 4:
+                message = message.replace(form, "[hidden]")
+    return message
+
+
 def _invalid_problems(
     cls: type[SecretSettings], exc: ValidationError, resolution: Resolution
 ) -> list[Problem]:
@@ -151,12 +166,7 @@ def _invalid_problems(
             problems.append(Problem(name, f"{name} is not a setting of {cls.__name__}"))
             continue
         variable = plan.variable if plan else name or cls.__name__
-        message = str(error["msg"]).removeprefix("Value error, ")
-        # Defence in depth: pydantic's messages do not quote inputs, but a subclass's own
-        # validator might; a secret long enough to recognise is cut out of the message.
-        for value in secrets:
-            if len(value) >= 4:
-                message = message.replace(value, "[hidden]")
+        message = _redact(str(error["msg"]).removeprefix("Value error, "), secrets)
         origin = resolution.record.provenance.get(name)
         where = f" ({origin})" if origin else ""
         problems.append(Problem(variable, f"{variable}{where} is invalid: {message}"))

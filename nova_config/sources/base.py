@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 from nova_config.errors import Problem
 from nova_config.fields import FieldPlan
@@ -13,25 +12,31 @@ from nova_config.fields import FieldPlan
 ENVIRONMENTS = ("development", "test", "staging", "production")
 
 
-@dataclass(frozen=True, slots=True)
-class Found:
+class Found(NamedTuple):
     """A value a source found, with where it found it; the value never shows in a repr."""
 
-    value: str = field(repr=False)
+    value: str
     location: str
     version: str | None = None
 
+    def __repr__(self) -> str:
+        return f"Found(location={self.location!r}, version={self.version!r})"
 
-@dataclass(slots=True)
+
 class SourceResult:
     """What one source found, and what was wrong with what it read."""
 
-    found: dict[str, Found] = field(default_factory=dict)
-    problems: list[Problem] = field(default_factory=list)
+    __slots__ = ("found", "problems")
+
+    def __init__(self) -> None:
+        self.found: dict[str, Found] = {}
+        self.problems: list[Problem] = []
+
+    def __repr__(self) -> str:
+        return f"SourceResult(found={sorted(self.found)!r}, problems={len(self.problems)})"
 
 
-@dataclass(frozen=True, slots=True)
-class LoadContext:
+class LoadContext(NamedTuple):
     """What every source is told about the load it takes part in.
 
     Attributes:
@@ -41,8 +46,11 @@ class LoadContext:
     """
 
     environment: str
-    environ: Mapping[str, str] = field(repr=False)
+    environ: Mapping[str, str]
     fields: tuple[FieldPlan, ...]
+
+    def __repr__(self) -> str:
+        return f"LoadContext(environment={self.environment!r}, fields={len(self.fields)})"
 
     @property
     def prefix(self) -> str:
