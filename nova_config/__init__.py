@@ -3,6 +3,7 @@
 from nova_config.errors import (
     EnvironmentNameError,
     Problem,
+    SecretFieldError,
     SettingsError,
     SourceError,
     SourceOrderError,
@@ -19,6 +20,7 @@ __all__ = [
     "Problem",
     "Provenance",
     "ResolutionRecord",
+    "SecretFieldError",
     "SecretSettings",
     "SettingsError",
     "SourceError",

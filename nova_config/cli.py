@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from nova_config.errors import SettingsError
+from nova_config.errors import SecretFieldError, SettingsError
 from nova_config.provenance import ResolutionRecord
 from nova_config.settings import SecretSettings
 
@@ -30,15 +30,22 @@ def load_class(reference: str) -> type[SecretSettings]:
         UsageError: the reference is malformed, cannot be imported, or is not settings.
     """
     module_name, _, attr = reference.partition(":")
-    if not module_name or not attr:
+    if not module_name or not attr or module_name.startswith("."):
         raise UsageError(f"--settings must look like package.module:Class (got {reference!r})")
     # Like other app runners: the application's package is usually in the working folder.
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
+    except (ImportError, SyntaxError, SecretFieldError) as exc:
+        # These messages name modules, files, lines and fields, never a runtime value.
         raise UsageError(f"cannot import {module_name}: {exc}") from None
+    except Exception as exc:
+        # Its message might quote a value the module read at import time, so only the type shows.
+        raise UsageError(
+            f"cannot import {module_name}: it raised {type(exc).__name__} "
+            "(message not shown, as it may hold a value; import the module in Python to see it)"
+        ) from None
     cls = getattr(module, attr, None)
     if not (isinstance(cls, type) and issubclass(cls, SecretSettings)):
         raise UsageError(f"{reference} is not a nova_config.SecretSettings subclass")
@@ -56,7 +63,9 @@ def _rows(
     for plan in cls.__nova_plans__:
         origin = record.provenance.get(plan.name) if record else None
         status = bad.get(plan.variable)
-        if status == "source":
+        if record is None:
+            status = "not resolved"  # the load stopped before any source (NOVA_ENV, NOVA_SOURCES)
+        elif status == "source":
             status = "error"
         elif status is None:
             status = "default" if origin and origin.source == "default" else "ok"

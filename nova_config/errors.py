@@ -8,6 +8,9 @@
     └── SourceError                  one source could not be read at all (raised by a source,
                                      reported by the loader with the other problems)
 
+    SecretFieldError (TypeError)     a settings class marks a field secret that is not a
+                                     SecretStr (raised when the class is defined, not at load)
+
 No message built here or by a source ever contains a secret value: problems name variables,
 files and line numbers, never what was read.
 
@@ -69,3 +72,7 @@ class SourceOrderError(SettingsError):
 
 class SourceError(SettingsError):
     """A source could not be read at all; the loader reports it beside the other problems."""
+
+
+class SecretFieldError(TypeError):
+    """A field marked secret is not a SecretStr, so its value would show in repr()."""

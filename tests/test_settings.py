@@ -14,6 +14,7 @@ from conftest import VALID, WEBHOOK, valid_kwargs, write
 from nova_config import (
     EnvironmentNameError,
     NovaSettings,
+    SecretFieldError,
     SecretSettings,
     SettingsError,
     SourceOrderError,
@@ -216,8 +217,10 @@ def test_any_subclass_gets_sources_and_aliases(secrets_dir: Path) -> None:
 
 
 def test_secret_marker_on_a_plain_str_is_refused() -> None:
-    """secret() on a str field raises at class creation: a str would show in repr."""
-    with pytest.raises(TypeError, match=r"Leaky\.token is marked secret but is not a SecretStr"):
+    """secret() on a str field raises SecretFieldError when the class is defined."""
+    with pytest.raises(
+        SecretFieldError, match=r"Leaky\.token is marked secret but is not a SecretStr"
+    ):
 
         class Leaky(SecretSettings):
             token: Annotated[str, secret()]
