@@ -12,13 +12,14 @@ DISCORD_HOSTS = frozenset(
     for sub in ("", "ptb.", "canary.")
     for domain in ("discord.com", "discordapp.com")
 )
-_WEBHOOK_PATH = re.compile(r"/api(?:/v\d+)?/webhooks/\d{1,20}/[A-Za-z0-9_-]+/?")
+# Patterns are kept as strings and compiled (then cached by `re`) on first use, not at import:
+# compiling them is a measurable part of an application's import time.
+_WEBHOOK_PATH = r"/api(?:/v\d+)?/webhooks/\d{1,20}/[A-Za-z0-9_-]+/?"
 
 # Whole values that nobody means as a real secret (matched case-insensitively).
-_PLACEHOLDER = re.compile(
+_PLACEHOLDER = (
     r"(?:change[-_ ]?me|replace[-_ ]?me|placeholder|todo|fixme|tbd|x{3,}|\.{3,}|…"
-    r"|<[^<>]*>|your[-_ ].*[-_ ]here)",
-    re.IGNORECASE,
+    r"|<[^<>]*>|your[-_ ].*[-_ ]here)"
 )
 
 STRICT_ENVIRONMENTS = frozenset({"staging", "production"})
@@ -41,7 +42,7 @@ def check_secret_text(value: str) -> None:
 
 def is_placeholder(value: str, examples: frozenset[str]) -> bool:
     """Whether a value is an obvious placeholder or one of the model's `.env.example` values."""
-    return value in examples or _PLACEHOLDER.fullmatch(value.strip()) is not None
+    return value in examples or re.fullmatch(_PLACEHOLDER, value.strip(), re.IGNORECASE) is not None
 
 
 def check_discord_webhook(value: SecretStr) -> SecretStr:
@@ -72,6 +73,6 @@ def check_discord_webhook(value: SecretStr) -> SecretStr:
         raise ValueError(
             "must be on discord.com or discordapp.com (ptb. and canary. too), with no port or user"
         )
-    if not _WEBHOOK_PATH.fullmatch(parts.path) or parts.fragment:
+    if not re.fullmatch(_WEBHOOK_PATH, parts.path) or parts.fragment:
         raise ValueError("must have the path /api/webhooks/<id>/<token> (copy it from Discord)")
     return value
