@@ -342,15 +342,33 @@ def test_custom_module_class_that_is_not_settings_is_a_usage_error(
     assert f"{reference} is not a nova_config.SecretSettings subclass" in err
 
 
-def test_settings_module_with_a_syntax_error_is_a_usage_error(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("source", "shown"),
+    [
+        ("def broken(:\n", "invalid syntax"),
+        (
+            "import os\nraise ValueError('bad value ' + os.environ['PROBE_VALUE'])\n",
+            "it raised ValueError (message not shown",
+        ),
+    ],
+    ids=["syntax-error", "error-at-import"],
+)
+def test_settings_module_that_fails_to_import_is_a_usage_error(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    source: str,
+    shown: str,
 ) -> None:
-    """A settings module that does not compile is reported as a usage error, exit 2."""
-    name = f"syntax_{uuid.uuid4().hex}"
-    write(tmp_path / f"{name}.py", "def broken(:\n")
-    code, _, err = run(capsys, "check", "--settings", f"{name}:Settings")
+    """A module that does not compile or raises at import exits 2; a raised message is hidden."""
+    monkeypatch.setenv("PROBE_VALUE", "CANARYimportvalue42")
+    name = f"broken_{uuid.uuid4().hex}"
+    write(tmp_path / f"{name}.py", source)
+    code, out, err = run(capsys, "check", "--settings", f"{name}:Settings")
     assert code == 2
     assert f"cannot import {name}" in err
+    assert shown in err
+    assert "CANARYimportvalue42" not in out + err
 
 
 def test_settings_module_rejected_by_nova_config_at_import_is_a_usage_error(
