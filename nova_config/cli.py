@@ -37,6 +37,8 @@ def load_class(reference: str) -> type[SecretSettings]:
         sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
+    except SettingsError:
+        raise  # the module loads its settings at import and they failed: `check` reports it
     except (ImportError, SyntaxError, SecretFieldError) as exc:
         # These messages name modules, files, lines and fields, never a runtime value.
         raise UsageError(f"cannot import {module_name}: {exc}") from None
@@ -98,14 +100,19 @@ def check(reference: str, *, as_json: bool, out: TextIO) -> int:
     Returns:
         0 when the settings load, 1 when they do not.
     """
-    cls = load_class(reference)
     error: SettingsError | None = None
     record: ResolutionRecord | None = None
+    rows: list[dict[str, Any]] = []
     try:
-        record = cls().resolution
-    except SettingsError as exc:
+        cls = load_class(reference)
+    except SettingsError as exc:  # raised while the module itself was imported
         error, record = exc, exc.resolution
-    rows = _rows(cls, record, error)
+    else:
+        try:
+            record = cls().resolution
+        except SettingsError as exc:
+            error, record = exc, exc.resolution
+        rows = _rows(cls, record, error)
     if as_json:
         report = {
             "settings": reference,
@@ -119,7 +126,7 @@ def check(reference: str, *, as_json: bool, out: TextIO) -> int:
         }
         out.write(json.dumps(report, indent=2) + "\n")
     else:
-        if record:
+        if record and rows:
             out.write(f"{reference} in {record.environment}\n")
             _table(rows, out)
         if error:
@@ -131,7 +138,14 @@ def example(reference: str, *, output: str | None, out: TextIO) -> int:
     """Write the `.env.example` text of a settings class to a file or standard output."""
     from nova_config.example import render_example  # noqa: PLC0415 - only this command needs it
 
-    text = render_example(load_class(reference), reference)
+    try:
+        cls = load_class(reference)
+    except SettingsError:
+        raise UsageError(
+            f"{reference.partition(':')[0]} loads its settings at import, and they failed; "
+            "run `nova-config check` for the details"
+        ) from None
+    text = render_example(cls, reference)
     if output in (None, "-"):
         out.write(text)
     else:

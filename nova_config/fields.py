@@ -80,10 +80,11 @@ class FieldPlan(NamedTuple):
         return (prefix + self.variable, self.variable)
 
 
-def _is_secret_type(annotation: Any) -> bool:
+def is_secret_type(annotation: Any) -> bool:
+    """Whether an annotation is (or unions in) SecretStr or SecretBytes."""
     if annotation in (SecretStr, SecretBytes):
         return True
-    return any(_is_secret_type(arg) for arg in typing.get_args(annotation))
+    return any(is_secret_type(arg) for arg in typing.get_args(annotation))
 
 
 def _spec_of(info: FieldInfo) -> Spec:
@@ -106,7 +107,7 @@ def _example_of(name: str, info: FieldInfo, spec: Spec, is_secret: bool) -> str:
 def plan_field(name: str, info: FieldInfo) -> FieldPlan:
     """Build the plan of one field from its annotation and its `Spec`."""
     spec = _spec_of(info)
-    is_secret = spec.secret if spec.secret is not None else _is_secret_type(info.annotation)
+    is_secret = spec.secret if spec.secret is not None else is_secret_type(info.annotation)
     aliases = tuple(spec.aliases)
     keys = dict.fromkeys(normalise(n) for n in (name, *aliases))
     return FieldPlan(

@@ -22,7 +22,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from nova_config.errors import Problem, SecretFieldError, SettingsError
-from nova_config.fields import ENVIRONMENT_FIELD, FieldPlan, _is_secret_type, plan_field, secret
+from nova_config.fields import ENVIRONMENT_FIELD, FieldPlan, is_secret_type, plan_field, secret
 from nova_config.fields import setting as setting_spec
 from nova_config.provenance import Provenance, ResolutionRecord
 from nova_config.resolve import Resolution, resolve
@@ -68,7 +68,7 @@ class SecretSettings(BaseSettings):
             if name != ENVIRONMENT_FIELD
         )
         for plan in plans:
-            if plan.secret and not _is_secret_type(cls.model_fields[plan.name].annotation):
+            if plan.secret and not is_secret_type(cls.model_fields[plan.name].annotation):
                 # A plain str would show in repr() and model_dump(); refuse it at import time.
                 raise SecretFieldError(
                     f"{cls.__name__}.{plan.name} is marked secret but is not a SecretStr field"

@@ -509,3 +509,24 @@ def test_python_m_nova_config_check(monkeypatch: pytest.MonkeyPatch) -> None:
     report = json.loads(result.stdout)
     assert report["ok"] is True
     assert json_fields(report)["TIMESCALE_PASSWORD"]["location"] == "TIMESCALE_PASSWORD"
+
+
+def test_module_that_loads_settings_at_import_reports_their_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An app module that instantiates its settings at import gets the settings error, exit 1."""
+    name = f"eager_{uuid.uuid4().hex}"
+    write(
+        tmp_path / f"{name}.py",
+        "from nova_config import NovaSettings\n\nsettings = NovaSettings()\n",
+    )
+    code, out, err = run(capsys, "check", "--settings", f"{name}:NovaSettings")
+    assert code == 1
+    assert "NovaSettings could not be loaded (development): 3 problems" in out
+    assert "Traceback" not in out + err
+    code, out, _ = run(capsys, "check", "--json", "--settings", f"{name}:NovaSettings")
+    report = json.loads(out)
+    assert (code, report["ok"], len(report["problems"])) == (1, False, 3)
+    code, _, err = run(capsys, "example", "--settings", f"{name}:NovaSettings")
+    assert code == 2
+    assert "loads its settings at import, and they failed" in err
