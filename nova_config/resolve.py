@@ -43,9 +43,8 @@ def environment_of(init: Mapping[str, Any], environ: Mapping[str, str]) -> str:
     name = str(raw).strip().lower()
     if name in ENVIRONMENTS:
         return name
-    raise EnvironmentNameError(
-        f"{origin} must be one of {', '.join(ENVIRONMENTS)} (got a value that is none of them)"
-    )
+    got = "it is empty" if not name else "got a value that is none of them"
+    raise EnvironmentNameError(f"{origin} must be one of {', '.join(ENVIRONMENTS)} ({got})")
 
 
 def source_order(environ: Mapping[str, str]) -> tuple[str, ...]:

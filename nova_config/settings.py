@@ -6,7 +6,7 @@ string when the models are built, which is a measurable part of an application's
 
 import json
 import os
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar
 from urllib.parse import quote
 
 from pydantic import (
@@ -26,14 +26,13 @@ from nova_config.fields import ENVIRONMENT_FIELD, FieldPlan, is_secret_type, pla
 from nova_config.fields import setting as setting_spec
 from nova_config.provenance import Provenance, ResolutionRecord
 from nova_config.resolve import Resolution, resolve
+from nova_config.sources.base import Environment
 from nova_config.validators import (
     STRICT_ENVIRONMENTS,
     check_discord_webhook,
     check_secret_text,
     is_placeholder,
 )
-
-Environment = Literal["development", "test", "staging", "production"]
 
 
 class SecretSettings(BaseSettings):

@@ -235,3 +235,12 @@ def test_import_is_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_empty_environment_is_an_error_that_says_so(
+    monkeypatch: pytest.MonkeyPatch, valid_env: dict[str, str]
+) -> None:
+    """NOVA_ENV set but empty (a compose file's unset variable) is refused, not taken as default."""
+    monkeypatch.setenv("NOVA_ENV", "")
+    with pytest.raises(EnvironmentNameError, match=r"production \(it is empty\)"):
+        NovaSettings()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from typing import ClassVar, NamedTuple
+from typing import ClassVar, Literal, NamedTuple, get_args
 
 from nova_config.errors import Problem
 from nova_config.fields import FieldPlan
 
-ENVIRONMENTS = ("development", "test", "staging", "production")
+Environment = Literal["development", "test", "staging", "production"]
+ENVIRONMENTS: tuple[str, ...] = get_args(Environment)
 
 
 class Found(NamedTuple):
