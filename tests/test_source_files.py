@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -125,13 +128,33 @@ def test_file_of_exactly_64_kib_is_accepted(secrets_dir: Path, valid_env: dict[s
     assert NovaSettings().alpaca_secret_key is not None
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file regardless of its mode")
 def test_unreadable_file_is_an_error(secrets_dir: Path, valid_env: dict[str, str]) -> None:
-    """A file without read permission is reported as such."""
-    target = write(secrets_dir / "alpaca_api_key", "AK\n")
+    """A file without read permission is reported as such, naming it."""
+    target = write(secrets_dir / "alpaca_api_key", "AKUNREADABLE\n")
     target.chmod(0)
-    with pytest.raises(SettingsError, match="permission denied"):
-        NovaSettings()
+    expected = f"{target} cannot be read: permission denied"
+    if os.geteuid() != 0:
+        with pytest.raises(SettingsError) as excinfo:
+            NovaSettings()
+        assert problems_of(excinfo) == [expected]
+        return
+    # Root reads any file; without CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH it obeys the mode.
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root, and setpriv (util-linux) is needed to drop that power")
+    code = (
+        "from nova_config import NovaSettings, SettingsError\n"
+        "try:\n    NovaSettings()\nexcept SettingsError as exc:\n    print(exc)\n"
+    )
+    drop = "-dac_override,-dac_read_search"
+    result = subprocess.run(
+        [setpriv, "--bounding-set", drop, "--", sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert expected in result.stdout
+    assert "AKUNREADABLE" not in result.stdout
 
 
 def test_two_entries_for_one_secret_in_one_folder_is_an_error(
