@@ -27,6 +27,14 @@ class Resolution(NamedTuple):
     record: ResolutionRecord
     problems: list[Problem]
 
+    def __repr__(self) -> str:
+        # `values` holds the secrets in plain text; error trackers that capture frame locals
+        # call repr() on it, so only the field names show.
+        return (
+            f"Resolution(fields={sorted(self.values)!r}, record={self.record!r}, "
+            f"problems={len(self.problems)})"
+        )
+
 
 def environment_of(init: Mapping[str, Any], environ: Mapping[str, str]) -> str:
     """The environment of this load, from the `environment` argument or NOVA_ENV.

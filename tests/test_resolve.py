@@ -9,6 +9,7 @@ import pytest
 from conftest import VALID
 from nova_config import NovaSettings, SettingsError, SourceError
 from nova_config.fields import FieldPlan
+from nova_config.resolve import resolve
 from nova_config.sources import REGISTRY, _loaded
 from nova_config.sources.base import Found, LoadContext, Source, SourceResult
 
@@ -102,3 +103,14 @@ def test_source_repr_shows_where_not_what(memory: type[MemorySource]) -> None:
     """A source's repr names where it reads."""
     context = LoadContext("test", {}, NovaSettings.__nova_plans__)
     assert repr(MemorySource(context)) == "MemorySource(mem://local)"
+
+
+def test_resolution_repr_names_fields_not_values() -> None:
+    """The pass holds plain secrets, so its repr (what frame-locals capture shows) hides them."""
+
+    outcome = resolve("t:T", NovaSettings.__nova_plans__, {}, dict(VALID))
+    assert outcome.values["alpaca_api_key"] == VALID["ALPACA_API_KEY"]
+    text = repr(outcome)
+    assert "alpaca_api_key" in text
+    for value in VALID.values():
+        assert value not in text
