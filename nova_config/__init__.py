@@ -2,13 +2,19 @@
 
 from nova_config.errors import (
     EnvironmentNameError,
+    MissingExtraError,
     Problem,
     SecretFieldError,
     SettingsError,
+    SourceConfigError,
     SourceError,
     SourceOrderError,
+    StoreAccessError,
+    StoreDataError,
+    StoreUnavailableError,
 )
 from nova_config.fields import Spec, secret, setting
+from nova_config.policy import FailurePolicy
 from nova_config.provenance import Provenance, ResolutionRecord
 from nova_config.settings import NovaSettings, SecretSettings
 from nova_config.sources.base import ENVIRONMENTS
@@ -16,6 +22,8 @@ from nova_config.sources.base import ENVIRONMENTS
 __all__ = [
     "ENVIRONMENTS",
     "EnvironmentNameError",
+    "FailurePolicy",
+    "MissingExtraError",
     "NovaSettings",
     "Problem",
     "Provenance",
@@ -23,9 +31,13 @@ __all__ = [
     "SecretFieldError",
     "SecretSettings",
     "SettingsError",
+    "SourceConfigError",
     "SourceError",
     "SourceOrderError",
     "Spec",
+    "StoreAccessError",
+    "StoreDataError",
+    "StoreUnavailableError",
     "secret",
     "setting",
 ]

@@ -119,6 +119,7 @@ def check(reference: str, *, as_json: bool, out: TextIO) -> int:
             "environment": record.environment if record else None,
             "ok": error is None,
             "fields": rows,
+            "failed_sources": dict(record.failed) if record else {},
             "problems": [
                 {"variable": p.variable, "kind": p.kind, "message": p.message}
                 for p in (error.problems if error else ())
@@ -129,6 +130,8 @@ def check(reference: str, *, as_json: bool, out: TextIO) -> int:
         if record and rows:
             out.write(f"{reference} in {record.environment}\n")
             _table(rows, out)
+        for cause in record.failed.values() if record and not error else ():
+            out.write(f"\nwarning: {cause}; the load went on without it\n")
         if error:
             out.write("\n" + str(error) + "\n")
     return EXIT_OK if error is None else EXIT_INVALID

@@ -5,8 +5,13 @@
     SettingsError (ValueError)       the settings could not be loaded; .problems lists every cause
     ├── EnvironmentNameError         NOVA_ENV names no known environment
     ├── SourceOrderError             NOVA_SOURCES names an unknown source, or one twice
-    └── SourceError                  one source could not be read at all (raised by a source,
-                                     reported by the loader with the other problems)
+    ├── SourceConfigError            a store's own variables are invalid (always fatal)
+    │   └── MissingExtraError        a store's SDK is not installed; names the pip extra
+    └── SourceError                  one source could not be read at all; the failure policy
+        │                            decides whether the load fails or goes on without it
+        ├── StoreUnavailableError    unreachable, timed out, sealed or throttled
+        ├── StoreAccessError         credentials refused, missing, or not allowed to read
+        └── StoreDataError           the store answered with data that cannot be used
 
     SecretFieldError (TypeError)     a settings class marks a field secret that is not a
                                      SecretStr (raised when the class is defined, not at load)
@@ -70,8 +75,28 @@ class SourceOrderError(SettingsError):
     """NOVA_SOURCES names an unknown source, or a source twice."""
 
 
+class SourceConfigError(SettingsError):
+    """A store's own configuration variables are invalid; no failure policy excuses it."""
+
+
+class MissingExtraError(SourceConfigError):
+    """A store's SDK is not installed; the message names the pip extra that installs it."""
+
+
 class SourceError(SettingsError):
-    """A source could not be read at all; the loader reports it beside the other problems."""
+    """A source could not be read at all; the failure policy decides what the load does."""
+
+
+class StoreUnavailableError(SourceError):
+    """The store cannot be reached, timed out, is sealed or throttles the requests."""
+
+
+class StoreAccessError(SourceError):
+    """The store refused the credentials, none were found, or they may not read the secret."""
+
+
+class StoreDataError(SourceError):
+    """The store answered with data that cannot be used (wrong KV version, not a JSON object)."""
 
 
 class SecretFieldError(TypeError):

@@ -10,7 +10,7 @@ class Provenance(NamedTuple):
     """Where one field's value came from.
 
     Attributes:
-        source: `init`, `env`, `files`, `dotenv` or `default` (later `vault`, `aws`).
+        source: `init`, `env`, `files`, `vault`, `aws`, `dotenv` or `default`.
         location: the variable name, file path, `.env` path and line, or store path.
         version: the store's version of the value, where the store has one.
     """
@@ -33,6 +33,8 @@ class ResolutionRecord(NamedTuple):
         sources: the sources consulted, highest priority first.
         provenance: field name to where its value came from (absent when nothing was found).
         skipped: source name to why it was not consulted.
+        failed: source name to why it could not be read (the failure policy decided whether
+            the load went on without it).
     """
 
     settings: str
@@ -40,3 +42,4 @@ class ResolutionRecord(NamedTuple):
     sources: tuple[str, ...]
     provenance: Mapping[str, Provenance]
     skipped: Mapping[str, str]
+    failed: Mapping[str, str]

@@ -13,6 +13,7 @@ from nova_config.errors import (
     SourceOrderError,
 )
 from nova_config.fields import ENVIRONMENT_FIELD, FieldPlan
+from nova_config.policy import FailurePolicy
 from nova_config.provenance import Provenance, ResolutionRecord
 from nova_config.sources import DEFAULT_ORDER, REGISTRY, source_class
 from nova_config.sources.base import ENVIRONMENTS, LoadContext, Source
@@ -99,9 +100,11 @@ def resolve(
     Raises:
         EnvironmentNameError: NOVA_ENV is not a known environment.
         SourceOrderError: NOVA_SOURCES is invalid.
+        SourceConfigError: NOVA_ON_SOURCE_ERROR or a store's own variables are invalid.
     """
     environment = environment_of(init, environ)
     order = source_order(environ)
+    policy = FailurePolicy.of(environment, environ)
     context = LoadContext(environment, environ, plans)
     values: dict[str, Any] = dict(init)
     values[ENVIRONMENT_FIELD] = environment
@@ -117,6 +120,7 @@ def resolve(
     problems: list[Problem] = []
     consulted: list[Source] = []
     skipped: dict[str, str] = {}
+    failed: dict[str, str] = {}
     for name in order:
         cls = source_class(name)
         reason = cls.skip_reason(context)
@@ -128,7 +132,7 @@ def resolve(
         try:
             result = source.load()
         except SourceError as exc:
-            problems.extend(exc.problems)
+            _judge(policy, name, exc, problems, failed)
             continue
         problems.extend(result.problems)
         for field_name, found in result.found.items():
@@ -139,7 +143,7 @@ def resolve(
         if plan.name in values:
             continue
         if plan.required:
-            problems.append(_missing(plan, consulted, skipped))
+            problems.append(_missing(plan, consulted, skipped, failed))
         else:
             provenance[plan.name] = Provenance("default", "default value")
     if logger.isEnabledFor(logging.DEBUG):
@@ -151,12 +155,35 @@ def resolve(
         sources=tuple(s.name for s in consulted),
         provenance=provenance,
         skipped=skipped,
+        failed=failed,
     )
     return Resolution(values, record, problems)
 
 
-def _missing(plan: FieldPlan, consulted: list[Source], skipped: dict[str, str]) -> Problem:
-    tried = [source.places(plan) for source in consulted]
+def _judge(
+    policy: FailurePolicy,
+    name: str,
+    exc: SourceError,
+    problems: list[Problem],
+    failed: dict[str, str],
+) -> None:
+    """The one place a store's failure is judged, the same way for every store."""
+    failed[name] = "; ".join(p.message for p in exc.problems)
+    if policy.fallback:
+        logger.warning("%s; going on with the other sources (%s)", failed[name], policy.reason)
+    else:
+        problems.extend(
+            p._replace(message=f"{p.message} ({policy.reason} is to fail)") for p in exc.problems
+        )
+
+
+def _missing(
+    plan: FieldPlan, consulted: list[Source], skipped: dict[str, str], failed: dict[str, str]
+) -> Problem:
+    tried = [
+        f"{failed[source.name]} (not read)" if source.name in failed else source.places(plan)
+        for source in consulted
+    ]
     tried.extend(skipped.values())
     places = "".join(f"\n  {place}" for place in tried)
     return Problem(

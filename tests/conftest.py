@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
-from nova_config import ENVIRONMENTS, NovaSettings
+from nova_config import ENVIRONMENTS, NovaSettings, SourceError
+from nova_config.fields import FieldPlan
+from nova_config.sources import REGISTRY, _loaded
+from nova_config.sources.base import Found, LoadContext, Source, SourceResult
 
 WEBHOOK = "https://discord.com/api/webhooks/123456789012345678/AbCdEf-GhIjKl_MnOpQr"
 VALID = {
@@ -21,6 +24,10 @@ VALID = {
 def valid_kwargs(**overrides: Any) -> dict[str, Any]:
     """The three required secrets as keyword arguments, with overrides."""
     return {name.lower(): value for name, value in VALID.items()} | overrides
+
+
+# Variables of nova-config itself and of the stores' SDKs (hvac reads VAULT_*, boto3 AWS_*).
+STORE_PREFIXES = ("NOVA_", "VAULT_", "AWS_")
 
 
 def project_variables() -> set[str]:
@@ -37,8 +44,10 @@ def project_variables() -> set[str]:
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test depends on the machine: project variables cleared, cwd and secrets folder scratch."""
     for name in list(os.environ):
-        if name.startswith("NOVA_") or name in project_variables():
+        if name.startswith(STORE_PREFIXES) or name in project_variables():
             monkeypatch.delenv(name)
+    # The Vault source reads ~/.vault-token; a developer's own token must never reach a test.
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
     # /run/secrets may exist on a machine; tests point at a folder they own instead.
     monkeypatch.setenv("NOVA_SECRETS_DIR", str(tmp_path / "secrets"))
     monkeypatch.chdir(tmp_path)
@@ -65,3 +74,46 @@ def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path
+
+
+class MemorySource(Source):
+    """A store held in a class attribute, standing in for a later one such as Vault."""
+
+    name = "memory"
+    data: ClassVar[dict[str, str]] = {}
+    fail: ClassVar[bool] = False
+    loads: ClassVar[int] = 0
+
+    @classmethod
+    def skip_reason(cls, context: LoadContext) -> str | None:
+        return "memory store is off in production" if context.environment == "production" else None
+
+    def load(self) -> SourceResult:
+        type(self).loads += 1
+        if self.fail:
+            raise SourceError("memory store at mem://local is unavailable: switched off")
+        result = SourceResult()
+        for plan in self.context.fields:
+            if plan.variable in self.data:
+                result.found[plan.name] = Found(
+                    self.data[plan.variable], f"mem://local#{plan.name}", "7"
+                )
+        return result
+
+    def places(self, plan: FieldPlan) -> str:
+        return f"mem://local#{plan.name}"
+
+    def where(self) -> str:
+        return "mem://local"
+
+
+@pytest.fixture
+def memory(monkeypatch: pytest.MonkeyPatch) -> type[MemorySource]:
+    """MemorySource registered under `memory`, empty, and used between env and dotenv."""
+    monkeypatch.setitem(REGISTRY, "memory", "conftest:MemorySource")
+    monkeypatch.setitem(_loaded, "memory", MemorySource)
+    monkeypatch.setattr(MemorySource, "data", {})
+    monkeypatch.setattr(MemorySource, "fail", False)
+    monkeypatch.setattr(MemorySource, "loads", 0)
+    monkeypatch.setenv("NOVA_SOURCES", "env,memory,dotenv")
+    return MemorySource

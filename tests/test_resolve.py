@@ -2,59 +2,12 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import pytest
 
-from conftest import VALID
-from nova_config import NovaSettings, SettingsError, SourceError
-from nova_config.fields import FieldPlan
+from conftest import VALID, MemorySource
+from nova_config import NovaSettings, SettingsError
 from nova_config.resolve import resolve
-from nova_config.sources import REGISTRY, _loaded
-from nova_config.sources.base import Found, LoadContext, Source, SourceResult
-
-
-class MemorySource(Source):
-    """A store held in a class attribute, standing in for a later one such as Vault."""
-
-    name = "memory"
-    data: ClassVar[dict[str, str]] = {}
-    fail: ClassVar[bool] = False
-    loads: ClassVar[int] = 0
-
-    @classmethod
-    def skip_reason(cls, context: LoadContext) -> str | None:
-        return "memory store is off in production" if context.environment == "production" else None
-
-    def load(self) -> SourceResult:
-        type(self).loads += 1
-        if self.fail:
-            raise SourceError("memory store at mem://local is unavailable: switched off")
-        result = SourceResult()
-        for plan in self.context.fields:
-            if plan.variable in self.data:
-                result.found[plan.name] = Found(
-                    self.data[plan.variable], f"mem://local#{plan.name}", "7"
-                )
-        return result
-
-    def places(self, plan: FieldPlan) -> str:
-        return f"mem://local#{plan.name}"
-
-    def where(self) -> str:
-        return "mem://local"
-
-
-@pytest.fixture
-def memory(monkeypatch: pytest.MonkeyPatch) -> type[MemorySource]:
-    """MemorySource registered under `memory`, empty, and used between env and dotenv."""
-    monkeypatch.setitem(REGISTRY, "memory", f"{__name__}:MemorySource")
-    monkeypatch.setitem(_loaded, "memory", MemorySource)
-    monkeypatch.setattr(MemorySource, "data", {})
-    monkeypatch.setattr(MemorySource, "fail", False)
-    monkeypatch.setattr(MemorySource, "loads", 0)
-    monkeypatch.setenv("NOVA_SOURCES", "env,memory,dotenv")
-    return MemorySource
+from nova_config.sources.base import LoadContext
 
 
 def test_registered_source_takes_its_place_with_versioned_provenance(
@@ -73,12 +26,15 @@ def test_registered_source_takes_its_place_with_versioned_provenance(
 
 
 def test_source_error_joins_the_other_problems(memory: type[MemorySource]) -> None:
-    """A store that cannot be read is reported in the same error as the missing secrets."""
+    """A store that cannot be read (and must not be) is reported with the missing secrets."""
     memory.fail = True
     with pytest.raises(SettingsError) as excinfo:
-        NovaSettings()
+        NovaSettings(environment="staging")
     messages = [p.message for p in excinfo.value.problems]
-    assert messages[0] == "memory store at mem://local is unavailable: switched off"
+    assert messages[0] == (
+        "memory store at mem://local is unavailable: switched off "
+        "(the default in staging is to fail)"
+    )
     assert [p.kind for p in excinfo.value.problems] == ["source", *["missing"] * 3]
 
 
@@ -95,6 +51,7 @@ def test_missing_message_names_the_new_store_and_why_it_was_skipped(
         NovaSettings()
     assert memory.loads == 1  # skipped in production: not constructed, not read
     assert "memory store is off in production" in str(production.value)
+    assert "mem://local#alpaca_api_key" not in str(production.value)
     assert production.value.resolution is not None
     assert production.value.resolution.skipped["memory"] == "memory store is off in production"
 

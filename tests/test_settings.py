@@ -159,7 +159,7 @@ def test_nova_sources_without_a_source_leaves_secrets_missing(
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        ("env,consul", "unknown source 'consul'; choose from env, files, dotenv"),
+        ("env,consul", r"unknown source 'consul'; choose from env, files, vault, (aws, )?dotenv"),
         ("env,env", "names a source twice"),
         (" , ", "names no source"),
     ],

@@ -11,11 +11,12 @@ from nova_config.sources.base import Found, LoadContext, Source, SourceResult
 REGISTRY: dict[str, str] = {
     "env": "nova_config.sources.env:EnvSource",
     "files": "nova_config.sources.files:FileSource",
+    "vault": "nova_config.sources.vault:VaultSource",
     "dotenv": "nova_config.sources.dotenv:DotenvSource",
 }
 
 # Highest priority first; init keyword arguments always come before and defaults after.
-DEFAULT_ORDER: tuple[str, ...] = ("env", "files", "dotenv")
+DEFAULT_ORDER: tuple[str, ...] = ("env", "files", "vault", "dotenv")
 
 _loaded: dict[str, type[Source]] = {}
 
