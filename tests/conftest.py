@@ -117,3 +117,7 @@ def memory(monkeypatch: pytest.MonkeyPatch) -> type[MemorySource]:
     monkeypatch.setattr(MemorySource, "loads", 0)
     monkeypatch.setenv("NOVA_SOURCES", "env,memory,dotenv")
     return MemorySource
+
+
+# The real servers of the stores, started once per session and stopped by PID.
+from server_openbao import kubernetes_reviewer, openbao, sealed_openbao  # noqa: E402, F401

@@ -217,6 +217,9 @@ class _Login(NamedTuple):
     expires: float | None  # time.monotonic() deadline, None when the token does not expire
     lease: float
     renewable: bool
+    # The KV reads, prepared once per client: building a request in requests (cookies, merged
+    # settings, header checks) costs about as much as a read from a nearby server.
+    prepared: dict[str, requests.PreparedRequest]
 
 
 # One authenticated client per (address, TLS, namespace, credentials): a login costs a
@@ -230,6 +233,18 @@ def forget_logins() -> None:
     """Drop every cached Vault client (their tokens are not revoked)."""
     with _logins_lock:
         _logins.clear()
+
+
+def is_plaintext_remote(addr: str) -> bool:
+    """Whether an address is plain http to another machine (loopback over http is fine)."""
+    parts = urlsplit(addr)
+    if parts.scheme != "http":
+        return False
+    host = parts.hostname or ""
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host != "localhost"
 
 
 class _Reply(NamedTuple):
@@ -291,7 +306,7 @@ class VaultSource(Source):
             credentials.fingerprint,
         )
         login = self._login(hvac, key, credentials, deadline)
-        replies = self._read_paths(login.client, deadline)
+        replies = self._read_paths(login, deadline)
         # A cached login may have been revoked or outlived its TTL: log in once more.
         if (
             credentials.login_path
@@ -301,24 +316,17 @@ class VaultSource(Source):
             with _logins_lock:
                 _logins.pop(key, None)
             login = self._login(hvac, key, credentials, deadline)
-            replies = self._read_paths(login.client, deadline)
+            replies = self._read_paths(login, deadline)
         return self._collect(login.client, credentials, replies, deadline)
 
     def _warn_plaintext(self) -> None:
-        parts = urlsplit(self.config.addr)
-        if parts.scheme != "http" or self.config.addr in _warned_plaintext:
-            return
-        host = parts.hostname or ""
-        try:
-            loopback = ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            loopback = host == "localhost"
-        if not loopback:
-            _warned_plaintext.add(self.config.addr)
+        addr = self.config.addr
+        if addr not in _warned_plaintext and is_plaintext_remote(addr):
+            _warned_plaintext.add(addr)
             logger.warning(
                 "vault at %s is plain http: tokens and secrets cross the network unencrypted; "
                 "use https outside a local development server",
-                self.config.addr,
+                addr,
             )
 
     def _login(
@@ -333,7 +341,16 @@ class VaultSource(Source):
             renewed = self._request(login.client, "post", "v1/auth/token/renew-self", deadline)
             if renewed.status == 200:
                 return self._remember(key, login.client, renewed.body)
+        import requests  # noqa: PLC0415 - hvac's own transport, present whenever hvac is
+
+        session = requests.Session()
+        # requests looks up proxy variables and netrc on every request when trust_env is on,
+        # which costs more than the read itself against a nearby server; the proxies for
+        # this address are looked up once instead (NO_PROXY still applies).
+        session.proxies = requests.utils.get_environ_proxies(self.config.addr)
+        session.trust_env = False
         client = hvac.Client(
+            session=session,
             url=self.config.addr,
             token=credentials.token or "",
             namespace=self.config.namespace,
@@ -343,7 +360,7 @@ class VaultSource(Source):
             adapter=hvac.adapters.RawAdapter,
         )
         if credentials.login_path is None:
-            login = _Login(client, None, 0.0, False)
+            login = _Login(client, None, 0.0, False, {})
             with _logins_lock:
                 _logins[key] = login
             return login
@@ -367,13 +384,19 @@ class VaultSource(Source):
         lease = float(auth.get("lease_duration") or 0)
         # Renew (or log in again) once 80% of the lease has passed, not at the last moment.
         expires = time.monotonic() + lease * 0.8 if lease else None
-        login = _Login(client, expires, lease, bool(auth.get("renewable")))
+        login = _Login(client, expires, lease, bool(auth.get("renewable")), {})
         with _logins_lock:
             _logins[key] = login
         return login
 
     def _request(
-        self, client: hvac.Client, method: str, url: str, deadline: float, **kwargs: Any
+        self,
+        client: hvac.Client,
+        method: str,
+        url: str,
+        deadline: float,
+        prepared: dict[str, requests.PreparedRequest] | None = None,
+        **kwargs: Any,
     ) -> _Reply:
         """One API call with retries on transport errors and busy answers, within the deadline.
 
@@ -393,13 +416,13 @@ class VaultSource(Source):
                 break
             attempts += 1
             try:
-                response = client.adapter.request(
-                    method,
-                    url,
-                    raise_exception=False,
-                    timeout=min(self.config.timeout, remaining),
-                    **kwargs,
-                )
+                timeout = min(self.config.timeout, remaining)
+                if prepared is None:
+                    response = client.adapter.request(
+                        method, url, raise_exception=False, timeout=timeout, **kwargs
+                    )
+                else:
+                    response = self._send_prepared(client, url, prepared, timeout)
             except requests.exceptions.RequestException as exc:
                 cause = _transport_cause(exc, requests)
                 if isinstance(exc, requests.exceptions.SSLError):
@@ -414,11 +437,41 @@ class VaultSource(Source):
         tries = f"{attempts} attempt" + ("s" if attempts != 1 else "")
         raise self._fail(StoreUnavailableError, f"unreachable ({cause}; {tries})")
 
-    def _read_paths(self, client: hvac.Client, deadline: float) -> dict[str, _Reply]:
+    def _send_prepared(
+        self,
+        client: hvac.Client,
+        url: str,
+        prepared: dict[str, requests.PreparedRequest],
+        timeout: float,
+    ) -> requests.Response:
+        import requests  # noqa: PLC0415 - hvac's own transport, present whenever hvac is
+
+        request = prepared.get(url)
+        if request is None:
+            # The same headers hvac's adapter sends.
+            headers = {"X-Vault-Request": "true", "X-Vault-Token": client.token}
+            if self.config.namespace:
+                headers["X-Vault-Namespace"] = self.config.namespace
+            request = client.session.prepare_request(
+                requests.Request("GET", f"{client.adapter.base_uri}/{url}", headers=headers)
+            )
+            prepared[url] = request
+        return client.session.send(
+            request,
+            timeout=timeout,
+            verify=self.config.verify,
+            cert=self.config.cert,
+            proxies=client.session.proxies,
+            allow_redirects=False,
+        )
+
+    def _read_paths(self, login: _Login, deadline: float) -> dict[str, _Reply]:
         paths = self.config.paths
 
         def read(path: str) -> _Reply:
-            return self._request(client, "get", self.config.url(path), deadline)
+            return self._request(
+                login.client, "get", self.config.url(path), deadline, prepared=login.prepared
+            )
 
         if len(paths) == 1:
             return {paths[0]: read(paths[0])}
@@ -571,4 +624,5 @@ __all__ = [
     "VaultSource",
     "find_credentials",
     "forget_logins",
+    "is_plaintext_remote",
 ]
