@@ -22,7 +22,8 @@ from nova_config import (
 )
 from nova_config.sources import vault
 from nova_config.sources.base import LoadContext
-from nova_config.sources.vault import VaultSource, find_credentials, is_plaintext_remote
+from nova_config.sources.vault import VaultSource, is_plaintext_remote
+from nova_config.sources.vault_config import find_credentials
 from server_openbao import HOST, KubernetesReviewer, OpenBao, SealedOpenBao, free_port
 
 # Values no message, log line or repr may ever contain.

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import json
 import logging
-import os
 import threading
 import time
-from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
@@ -17,7 +14,6 @@ from urllib.parse import urlsplit
 from nova_config.errors import (
     MissingExtraError,
     Problem,
-    SourceConfigError,
     SourceError,
     StoreAccessError,
     StoreDataError,
@@ -25,6 +21,7 @@ from nova_config.errors import (
 )
 from nova_config.fields import FieldPlan, normalise
 from nova_config.sources.base import Found, LoadContext, Source, SourceResult
+from nova_config.sources.vault_config import Credentials, VaultConfig, find_credentials
 
 if TYPE_CHECKING:
     import hvac
@@ -32,182 +29,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("nova_config")
 
-# The Vault CLI's own default when VAULT_ADDR is unset.
-DEFAULT_ADDR = "https://127.0.0.1:8200"
-DEFAULT_PATHS = "nova-aetus/{environment},nova-aetus"
-K8S_TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount/token"  # noqa: S105 - a path
 MAX_PATH_WORKERS = 8
 LOOKUP_SELF = "v1/auth/token/lookup-self"
 # Status codes worth another attempt: the server is busy, restarting, or behind a proxy that is.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-NO_CREDENTIALS = (
-    "no credentials found (set VAULT_TOKEN, log in with the bao or vault CLI to write "
-    "~/.vault-token, set VAULT_ROLE_ID and VAULT_SECRET_ID, or set VAULT_K8S_ROLE)"
-)
-
-
-def _number(environ: Mapping[str, str], name: str, default: float, *, whole: bool = False) -> float:
-    raw = environ.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw) if whole else float(raw)
-    except ValueError:
-        value = -1
-    if value < 0 or (value == 0 and not whole):
-        kind = "a whole number of at least 0" if whole else "a positive number of seconds"
-        raise SourceConfigError(f"{name} must be {kind}")
-    return value
-
-
-class VaultConfig(NamedTuple):
-    """Where and how to read Vault, from the Vault CLI's variables and NOVA_VAULT_*."""
-
-    addr: str
-    namespace: str | None
-    verify: bool | str
-    cert: tuple[str, str] | str | None
-    mount: str
-    kv_version: int
-    paths: tuple[str, ...]
-    timeout: float
-    deadline: float
-    retries: int
-
-    @classmethod
-    def from_environ(cls, environ: Mapping[str, str], environment: str) -> VaultConfig:
-        """Read the configuration of one load.
-
-        Raises:
-            SourceConfigError: a variable holds a value the source cannot use.
-        """
-        addr = (environ.get("VAULT_ADDR") or DEFAULT_ADDR).strip().rstrip("/")
-        parts = urlsplit(addr)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise SourceConfigError("VAULT_ADDR must be an http:// or https:// address")
-        skip = environ.get("VAULT_SKIP_VERIFY", "").strip().lower() in ("1", "true", "yes")
-        verify: bool | str = (
-            False if skip else environ.get("VAULT_CACERT") or environ.get("VAULT_CAPATH") or True
-        )
-        client_cert, client_key = environ.get("VAULT_CLIENT_CERT"), environ.get("VAULT_CLIENT_KEY")
-        if client_key and not client_cert:
-            raise SourceConfigError("VAULT_CLIENT_KEY is set without VAULT_CLIENT_CERT")
-        cert = (client_cert, client_key) if client_cert and client_key else client_cert or None
-        version = environ.get("NOVA_VAULT_KV_VERSION", "2").strip()
-        if version not in ("1", "2"):
-            raise SourceConfigError("NOVA_VAULT_KV_VERSION must be 1 or 2")
-        mount = environ.get("NOVA_VAULT_MOUNT", "secret").strip().strip("/")
-        if not mount:
-            raise SourceConfigError("NOVA_VAULT_MOUNT is empty")
-        paths: list[str] = []
-        for raw in environ.get("NOVA_VAULT_PATH", DEFAULT_PATHS).split(","):
-            try:
-                path = raw.strip().format(environment=environment).strip("/")
-            except (KeyError, IndexError, ValueError):
-                raise SourceConfigError(
-                    "NOVA_VAULT_PATH may use only the {environment} placeholder"
-                ) from None
-            if path and path not in paths:
-                paths.append(path)
-        if not paths:
-            raise SourceConfigError("NOVA_VAULT_PATH names no path")
-        return cls(
-            addr=addr,
-            namespace=environ.get("VAULT_NAMESPACE") or None,
-            verify=verify,
-            cert=cert,
-            mount=mount,
-            kv_version=int(version),
-            paths=tuple(paths),
-            timeout=_number(environ, "NOVA_VAULT_TIMEOUT", 3.0),
-            deadline=_number(environ, "NOVA_VAULT_DEADLINE", 10.0),
-            retries=int(_number(environ, "NOVA_VAULT_RETRIES", 2, whole=True)),
-        )
-
-    def url(self, path: str) -> str:
-        """The API path that reads one secret path of the configured mount and KV version."""
-        if self.kv_version == 2:
-            return f"v1/{self.mount}/data/{path}"
-        return f"v1/{self.mount}/{path}"
-
-
-class Credentials:
-    """How this load authenticates; its repr names the method, never the secret material."""
-
-    __slots__ = ("_secret", "fingerprint", "label", "login_path")
-
-    def __init__(self, label: str, secret: Mapping[str, str], login_path: str | None) -> None:
-        self.label = label
-        self.login_path = login_path
-        self._secret = dict(secret)
-        digest = hashlib.sha256(json.dumps(self._secret, sort_keys=True).encode())
-        self.fingerprint = digest.hexdigest()
-
-    @property
-    def token(self) -> str | None:
-        """The token itself, for token methods; None for login methods."""
-        return None if self.login_path else self._secret["token"]
-
-    def login_body(self) -> dict[str, str]:
-        """The body of the login request (the role id and secret id, or the role and JWT)."""
-        return dict(self._secret)
-
-    def __repr__(self) -> str:
-        return f"Credentials({self.label})"
-
-
-def find_credentials(environ: Mapping[str, str]) -> Credentials:
-    """The first auth method that applies: token, token file, AppRole, then Kubernetes.
-
-    Raises:
-        SourceConfigError: a method is half configured (a role id without a secret id).
-        StoreAccessError: no method applies, or the Kubernetes token cannot be read.
-    """
-    token = environ.get("VAULT_TOKEN", "").strip()
-    if token:
-        return Credentials("the token in VAULT_TOKEN", {"token": token}, None)
-    home = environ.get("HOME") or os.path.expanduser("~")
-    token_file = os.path.join(home, ".vault-token")
-    try:
-        with open(token_file, encoding="utf-8") as handle:
-            token = handle.read().strip()
-    except OSError:
-        token = ""
-    if token:
-        return Credentials(f"the token in {token_file}", {"token": token}, None)
-    role_id, secret_id = environ.get("VAULT_ROLE_ID"), environ.get("VAULT_SECRET_ID")
-    if role_id or secret_id:
-        if not (role_id and secret_id):
-            given, absent = (
-                ("VAULT_ROLE_ID", "VAULT_SECRET_ID")
-                if role_id
-                else ("VAULT_SECRET_ID", "VAULT_ROLE_ID")
-            )
-            raise SourceConfigError(f"{given} is set but {absent} is not; AppRole needs both")
-        mount = environ.get("VAULT_APPROLE_MOUNT", "approle").strip("/")
-        return Credentials(
-            f"AppRole login at auth/{mount}",
-            {"role_id": role_id, "secret_id": secret_id},
-            f"v1/auth/{mount}/login",
-        )
-    role = environ.get("VAULT_K8S_ROLE")
-    if role:
-        path = environ.get("VAULT_K8S_TOKEN_PATH", K8S_TOKEN_PATH)
-        mount = environ.get("VAULT_K8S_MOUNT", "kubernetes").strip("/")
-        try:
-            with open(path, encoding="utf-8") as handle:
-                jwt = handle.read().strip()
-        except OSError as exc:
-            raise StoreAccessError(
-                f"VAULT_K8S_ROLE is set but the service-account token {path} cannot be read "
-                f"({exc.strerror})"
-            ) from None
-        return Credentials(
-            f"Kubernetes login as role {role} at auth/{mount}",
-            {"role": role, "jwt": jwt},
-            f"v1/auth/{mount}/login",
-        )
-    raise StoreAccessError(NO_CREDENTIALS)
 
 
 class _Login(NamedTuple):
@@ -618,11 +443,7 @@ def _transport_cause(exc: Exception, requests: Any) -> str:
 
 
 __all__ = [
-    "DEFAULT_PATHS",
-    "Credentials",
-    "VaultConfig",
     "VaultSource",
-    "find_credentials",
     "forget_logins",
     "is_plaintext_remote",
 ]
