@@ -31,6 +31,7 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_boot.py
+	$(BIN)/python benchmarks/bench_vault.py
 
 example: $(STAMP)
 	$(BIN)/nova-config example --output .env.example

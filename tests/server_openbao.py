@@ -170,11 +170,12 @@ class DevServer:
                 return False
             try:
                 health, _ = _http_json(self.port, "GET", "/v1/sys/health")
-                # Health turns 200 at unseal, a moment before dev mode mounts `secret/` and
-                # installs the chosen root token: wait for both, or the first seeding races them.
+                # Health turns 200 at unseal, a moment before dev mode mounts `secret/`, installs
+                # the chosen root token and upgrades `secret/` to KV v2 (writes meanwhile fail
+                # with "Upgrading from non-versioned to versioned data"): wait for all three.
                 if health == 200:
-                    status, mounts = _http_json(self.port, "GET", "/v1/sys/mounts", self.root_token)
-                    if status == 200 and "secret/" in mounts.get("data", {}):
+                    status, _ = _http_json(self.port, "GET", "/v1/secret/config", self.root_token)
+                    if status == 200:
                         return True
             except OSError:
                 pass
