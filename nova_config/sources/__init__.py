@@ -12,11 +12,12 @@ REGISTRY: dict[str, str] = {
     "env": "nova_config.sources.env:EnvSource",
     "files": "nova_config.sources.files:FileSource",
     "vault": "nova_config.sources.vault:VaultSource",
+    "aws": "nova_config.sources.aws:AwsSource",
     "dotenv": "nova_config.sources.dotenv:DotenvSource",
 }
 
 # Highest priority first; init keyword arguments always come before and defaults after.
-DEFAULT_ORDER: tuple[str, ...] = ("env", "files", "vault", "dotenv")
+DEFAULT_ORDER: tuple[str, ...] = ("env", "files", "vault", "aws", "dotenv")
 
 _loaded: dict[str, type[Source]] = {}
 

@@ -1,0 +1,378 @@
+"""AWS Secrets Manager: JSON secrets of key/value pairs, first listed first, read in one pass.
+
+Upstream's `AWSSecretsManagerSettingsSource` is not reused: it reads one secret and only its
+`SecretString`, selects no version stage, knows no aliases or kebab-case keys, sets no timeouts,
+creates a client per load and lets `json.loads` errors (which quote the input) through.
+
+boto3 alone decides credentials, region, profile and endpoint (`AWS_*` variables, `~/.aws`).
+This module bounds the time a load can take:
+
+- each attempt waits at most NOVA_AWS_TIMEOUT (3 s) to connect, and as long for each read;
+- a call is tried twice at most (botocore's standard retry mode, backoff under 1 s);
+- the load waits at most NOVA_AWS_DEADLINE (10 s) for the whole step: credentials, client and
+  every call. A call still running then is abandoned, reported as unreachable, and ends on its
+  own within 2 x (connect + read timeout) + 1 s once credentials are resolved (credential
+  providers such as IMDS or STS keep their own timeouts).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import threading
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from nova_config.errors import (
+    MissingExtraError,
+    Problem,
+    SettingsError,
+    SourceConfigError,
+    StoreAccessError,
+    StoreDataError,
+    StoreUnavailableError,
+)
+from nova_config.fields import FieldPlan, normalise
+from nova_config.sources.base import Found, LoadContext, Source, SourceResult
+
+if TYPE_CHECKING:
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+
+ID_VARIABLE = "NOVA_AWS_SECRET_ID"
+DEFAULT_STAGE = "AWSCURRENT"
+DEFAULT_TIMEOUT = 3.0
+DEFAULT_DEADLINE = 10.0
+RETRIES = 1  # botocore's `max_attempts` counts retries: 1 means two attempts in all
+MAX_CLIENTS = 4
+_TIMEOUT = "{timeout:g} s (NOVA_AWS_TIMEOUT)"
+
+Failure = tuple[type[SettingsError], str]
+_DENIED = (
+    "access denied ({code}): no secretsmanager:GetSecretValue on it, or kms:Decrypt on its key"
+)
+# Error code, or botocore exception class name -> (error class, wording): the one place the
+# SDK's errors are judged. A wording names the code, never botocore's message.
+ERRORS: dict[str, Failure] = {
+    "AccessDeniedException": (StoreAccessError, _DENIED),
+    "UnrecognizedClientException": (StoreAccessError, "access denied ({code}): unknown key id"),
+    "InvalidSignatureException": (StoreAccessError, "access denied ({code}): wrong secret key"),
+    "ExpiredTokenException": (StoreAccessError, "access denied ({code}): the token has expired"),
+    "NoCredentialsError": (StoreAccessError, "no AWS credentials found"),
+    "PartialCredentialsError": (StoreAccessError, "no AWS credentials found (only part of a set)"),
+    "DecryptionFailure": (StoreDataError, "its KMS key cannot decrypt it ({code})"),
+    "ThrottlingException": (StoreUnavailableError, "throttled ({code}), even after a retry"),
+    "TooManyRequestsException": (StoreUnavailableError, "throttled ({code}), even after a retry"),
+    "InternalServiceError": (StoreUnavailableError, "the service failed ({code})"),
+    "ConnectTimeoutError": (StoreUnavailableError, "unreachable: no connection within " + _TIMEOUT),
+    "ReadTimeoutError": (StoreUnavailableError, "unreachable: no answer within " + _TIMEOUT),
+    "ConnectionClosedError": (StoreUnavailableError, "unreachable: the connection was closed"),
+    "SSLError": (StoreUnavailableError, "unreachable: the TLS handshake failed"),
+    "ConnectionError": (StoreUnavailableError, "unreachable: no connection could be made"),
+    "HTTPClientError": (StoreUnavailableError, "unreachable: the connection failed"),
+    "NoRegionError": (SourceConfigError, "no region: set AWS_REGION"),
+    "ProfileNotFound": (SourceConfigError, "AWS_PROFILE names a profile the AWS config lacks"),
+}
+
+_clients: OrderedDict[str, SecretsManagerClient] = OrderedDict()
+_clients_lock = threading.Lock()
+
+
+def _forget_clients_in_child() -> None:
+    # A forked worker must not share the parent's pooled sockets, nor a lock held at fork time.
+    global _clients_lock  # noqa: PLW0603 - rebinding is the point: the old lock may be held
+    _clients.clear()
+    _clients_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
+    os.register_at_fork(after_in_child=_forget_clients_in_child)
+
+
+def close_clients() -> None:
+    """Close and forget every cached Secrets Manager client (for tests, or after a reconfig)."""
+    with _clients_lock:
+        while _clients:
+            _clients.popitem()[1].close()
+
+
+class _HideSecretBodies(logging.Filter):
+    """botocore logs each response body at DEBUG, and a GetSecretValue body is the secret."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(
+            isinstance(a, bytes) and (b'"SecretString"' in a or b'"SecretBinary"' in a)
+            for a in record.args
+        ):
+            record.args = ("<a Secrets Manager response, hidden by nova-config>",)
+        return True
+
+
+_LOG_FILTER = _HideSecretBodies()
+
+
+class _Reply:
+    """One GetSecretValue outcome (a plain class: a NamedTuple costs import time)."""
+
+    __slots__ = ("failure", "payload", "secret_id", "version")
+
+    def __init__(
+        self,
+        secret_id: str,
+        payload: str | bytes | None = None,
+        version: str | None = None,
+        failure: Failure | None = None,
+    ) -> None:
+        self.secret_id = secret_id
+        self.payload = payload
+        self.version = version
+        self.failure = failure
+
+    def __repr__(self) -> str:
+        # Error trackers capture frame locals with repr(); the payload is the secret.
+        return f"_Reply({self.secret_id!r}, version={self.version!r})"
+
+
+class _Pairs(list[tuple[str, Any]]):
+    """A JSON object's members in order, duplicates kept so that they can be reported."""
+
+
+def _seconds(context: LoadContext, variable: str, default: float) -> float:
+    raw = context.environ.get(variable)
+    try:
+        value = default if raw is None else float(raw)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):  # also refuses nan
+        raise SourceConfigError(f"{variable} must be a positive number of seconds")
+    return value
+
+
+def _safe_url(url: str) -> str:
+    """An endpoint URL without user, password, query or fragment."""
+    try:
+        parts = urlsplit(url)
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "the endpoint in AWS_ENDPOINT_URL"
+    return f"{parts.scheme}://{parts.hostname or ''}{port}{parts.path}"
+
+
+def _config_key(timeout: float) -> str:
+    """A digest of what shapes a client, so that no raw credential is kept in a key."""
+    # boto3 reads the process environment itself (and ~/.aws under HOME), not LoadContext.
+    shaping = sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_") or k == "HOME")
+    return hashlib.sha256(repr((timeout, RETRIES, shaping)).encode()).hexdigest()
+
+
+def _failure(exc: Exception, timeout: float) -> Failure | None:
+    """An SDK error as (error class, wording); None when the secret (or stage) does not exist."""
+    from botocore.exceptions import ClientError  # noqa: PLC0415 - the SDK only when used
+
+    if not isinstance(exc, ClientError):
+        names = [k.__name__ for k in type(exc).__mro__ if k.__name__ in ERRORS]
+        if not names:
+            return StoreUnavailableError, f"the AWS SDK failed ({type(exc).__name__})"
+        cls, wording = ERRORS[names[0]]
+        return cls, wording.format(code=names[0], timeout=timeout)
+    code = str(exc.response.get("Error", {}).get("Code", "no error code"))
+    if code == "ResourceNotFoundException":
+        return None
+    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+    if code in ERRORS:
+        cls, wording = ERRORS[code]
+    elif status in (401, 403):  # an unknown code: the HTTP status still says whose fault it is
+        cls, wording = StoreAccessError, "access denied ({code})"
+    elif status >= 500:
+        cls, wording = StoreUnavailableError, "the service failed ({code})"
+    else:
+        cls, wording = StoreDataError, "the request was refused ({code})"
+    return cls, wording.format(code=code, timeout=timeout)
+
+
+def _parse(payload: str | bytes) -> _Pairs | str:
+    """The members of a JSON object, numbers kept as their JSON text; or why it is not one."""
+    if isinstance(payload, bytes):
+        try:
+            payload = payload.decode("utf-8")
+        except UnicodeDecodeError:
+            return "its SecretBinary is not UTF-8 text"
+    try:
+        data = json.loads(
+            payload, object_pairs_hook=_Pairs, parse_int=str, parse_float=str, parse_constant=str
+        )
+    except ValueError:
+        # Never chained or shown: the error's message and `.doc` quote the secret.
+        return "it is not valid JSON"
+    return data if isinstance(data, _Pairs) else "it is JSON but not an object"
+
+
+class AwsSource(Source):
+    """Reads the secrets of NOVA_AWS_SECRET_ID, one GetSecretValue call each, concurrently."""
+
+    name = "aws"
+
+    def __init__(self, context: LoadContext) -> None:
+        super().__init__(context)
+        raw = context.environ.get(ID_VARIABLE, "")
+        ids = [self._substitute(i.strip()) for i in raw.split(",")]
+        self.secret_ids: tuple[str, ...] = tuple(dict.fromkeys(i for i in ids if i))
+        if not self.secret_ids:
+            raise SourceConfigError(f"{ID_VARIABLE} names no secret")
+        self.stage = context.environ.get("NOVA_AWS_VERSION_STAGE", DEFAULT_STAGE).strip()
+        if not self.stage:
+            raise SourceConfigError("NOVA_AWS_VERSION_STAGE is empty")
+        self.timeout = _seconds(context, "NOVA_AWS_TIMEOUT", DEFAULT_TIMEOUT)
+        self.deadline = _seconds(context, "NOVA_AWS_DEADLINE", DEFAULT_DEADLINE)
+        self._endpoint: str | None = None
+        self._not_found: set[str] = set()
+
+    def _substitute(self, secret_id: str) -> str:
+        for name in re.findall(r"\{([^{}]*)\}", secret_id):
+            if name != "environment":
+                raise SourceConfigError(
+                    f"{ID_VARIABLE} has an unknown placeholder {{{name}}}; "
+                    "only {environment} is replaced"
+                )
+        secret_id = secret_id.replace("{environment}", self.context.environment)
+        if "{" in secret_id or "}" in secret_id:
+            raise SourceConfigError(f"{ID_VARIABLE} has an unmatched {{ or }}")
+        return secret_id
+
+    @classmethod
+    def skip_reason(cls, context: LoadContext) -> str | None:
+        if ID_VARIABLE in context.environ:
+            return None
+        if "aws" in (n.strip().lower() for n in context.environ.get("NOVA_SOURCES", "").split(",")):
+            raise SourceConfigError(f"{ID_VARIABLE} names no secret, yet NOVA_SOURCES names aws")
+        return f"aws: {ID_VARIABLE} is not set"
+
+    def load(self) -> SourceResult:
+        try:
+            import boto3  # noqa: F401, PLC0415 - the SDK only when used; fail early if missing
+        except ImportError:
+            raise MissingExtraError(
+                "the aws source needs boto3: pip install 'nova-config[aws]'"
+            ) from None
+        # Imported here: the thread pool costs a millisecond, paid only by loads that use AWS.
+        from concurrent.futures import ThreadPoolExecutor, wait  # noqa: PLC0415
+
+        # GetSecretValue per id, not BatchGetSecretValue: the batch call cannot select a
+        # version stage and needs its own IAM permission (secretsmanager:BatchGetSecretValue).
+        pool = ThreadPoolExecutor(len(self.secret_ids), thread_name_prefix="nova-aws")
+        try:
+            futures = [pool.submit(self._fetch, secret_id) for secret_id in self.secret_ids]
+            # The deadline bounds the whole step however boto3 spends it (credential providers,
+            # DNS, retries); calls still running after it are abandoned, not waited for.
+            done, _ = wait(futures, timeout=self.deadline)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+        replies = [f.result() for f in futures if f in done]
+        for reply in replies:  # highest priority first: the first failure is reported
+            if reply.failure is not None:
+                cls, wording = reply.failure
+                raise cls(self._message(reply.secret_id, wording)) from None
+        if len(replies) < len(futures):
+            late = ", ".join(s for s in self.secret_ids if s not in {r.secret_id for r in replies})
+            wording = f"unreachable: no answer within {self.deadline:g} s (NOVA_AWS_DEADLINE)"
+            raise StoreUnavailableError(self._message(late, wording)) from None
+        result = SourceResult()
+        for reply in replies:
+            self._read(reply, result)
+        return result
+
+    def _client(self) -> SecretsManagerClient:
+        from boto3.session import Session  # noqa: PLC0415 - the SDK only when used
+        from botocore.config import Config  # noqa: PLC0415 - same
+
+        key = _config_key(self.timeout)
+        with _clients_lock:
+            client = _clients.get(key)
+            if client is None:
+                logging.getLogger("botocore.parsers").addFilter(_LOG_FILTER)  # twice is a no-op
+                config = Config(
+                    connect_timeout=self.timeout,
+                    read_timeout=self.timeout,
+                    retries={"mode": "standard", "max_attempts": RETRIES},
+                )
+                # A new Session, not boto3's default one, so that changed AWS_* variables count.
+                client = Session().client("secretsmanager", config=config)
+                _clients[key] = client
+                while len(_clients) > MAX_CLIENTS:
+                    _clients.popitem(last=False)[1].close()
+            _clients.move_to_end(key)
+        self._endpoint = _safe_url(client.meta.endpoint_url)
+        return client
+
+    def _fetch(self, secret_id: str) -> _Reply:
+        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415 - same
+
+        try:
+            response = self._client().get_secret_value(SecretId=secret_id, VersionStage=self.stage)
+        except (BotoCoreError, ClientError) as exc:
+            failure = _failure(exc, self.timeout)
+            if failure is None:
+                self._not_found.add(secret_id)
+            return _Reply(secret_id, failure=failure)
+        payload = response.get("SecretString", response.get("SecretBinary"))
+        return _Reply(secret_id, payload, response.get("VersionId"))
+
+    def _read(self, reply: _Reply, result: SourceResult) -> None:
+        if reply.payload is None:
+            return
+        members = _parse(reply.payload)
+        if isinstance(members, str):
+            why = f"{members}; store the settings as a JSON object"
+            raise StoreDataError(self._message(reply.secret_id, why)) from None
+        by_key = {key: plan for plan in self.context.fields for key in plan.file_keys}
+        claimed: dict[str, str] = {}
+        for key, value in members:
+            plan = by_key.get(normalise(key))
+            if plan is None:
+                continue
+            earlier = claimed.get(plan.name)
+            claimed.setdefault(plan.name, key)
+            if earlier is not None:
+                keys = f"key {key} twice" if earlier == key else f"keys {earlier} and {key}"
+                message = f"secret {reply.secret_id} holds {keys} for {plan.variable}"
+                result.problems.append(Problem(plan.variable, message + "; keep one", "source"))
+            elif plan.name in result.found:
+                continue  # a secret listed earlier already answered
+            elif isinstance(value, str | bool):
+                text = value if isinstance(value, str) else str(value).lower()
+                result.found[plan.name] = Found(text, f"{reply.secret_id}#{key}", reply.version)
+            else:
+                message = f"{reply.secret_id}#{key} holds no text value (null, object or array)"
+                result.problems.append(
+                    Problem(plan.variable, f"{message}; store {plan.variable} as text", "source")
+                )
+
+    def _message(self, secret_ids: str, wording: str) -> str:
+        return f"AWS Secrets Manager at {self._location()}: secret {secret_ids}: {wording}"
+
+    def _location(self) -> str:
+        if self._endpoint is not None:
+            return self._endpoint
+        # For messages only, before a client exists; boto3 alone decides where requests go.
+        environ = os.environ
+        url = environ.get("AWS_ENDPOINT_URL_SECRETS_MANAGER") or environ.get("AWS_ENDPOINT_URL")
+        if url:
+            return _safe_url(url)
+        region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
+        return f"region {region}" if region else "the region of the AWS profile"
+
+    def places(self, plan: FieldPlan) -> str:
+        names = " or ".join(dict.fromkeys(n.lower() for n in (plan.variable, *plan.aliases)))
+        ids = ", ".join(
+            s + (" (not found)" if s in self._not_found else "") for s in self.secret_ids
+        )
+        noun = "secret" if len(self.secret_ids) == 1 else "secrets"
+        stage = "" if self.stage == DEFAULT_STAGE else f" at stage {self.stage}"
+        return f"aws: key {names} (any case, - or _) in {noun} {ids}{stage}"
+
+    def where(self) -> str:
+        stage = "" if self.stage == DEFAULT_STAGE else f" (stage {self.stage})"
+        return f"secrets manager {', '.join(self.secret_ids)}{stage} at {self._location()}"

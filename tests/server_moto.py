@@ -1,0 +1,247 @@
+"""A real moto server for the AWS tests, and a counting forwarder that can inject AWS faults."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import http.server
+import json
+import logging
+import threading
+import urllib.request
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+if TYPE_CHECKING:
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+
+HOST = "127.0.0.1"
+REGION = "us-east-1"
+# moto accepts any key pair until IAM is enforced; these are the suite's fake credentials.
+FAKE_KEY_ID = "AKIAMOTOTESTKEY00001"
+FAKE_SECRET_KEY = "moto-fake-secret-access-key"
+HANG_LIMIT = 30.0  # a held request is let go after this, even if a test forgets to
+
+
+class MotoServer:
+    """moto's ThreadedMotoServer on 127.0.0.1, on a port the OS chose, and admin clients for it."""
+
+    def __init__(self) -> None:
+        # Port 0: the OS picks a free port when the server binds, so no other process can
+        # take it between choosing and binding.
+        self._server = ThreadedMotoServer(ip_address=HOST, port=0, verbose=False)
+        self._server.start()
+        self.port = self._server.get_host_and_port()[1]
+        self.url = f"http://{HOST}:{self.port}"
+        self._clients: list[Any] = []
+
+    def secrets(self) -> SecretsManagerClient:
+        """A Secrets Manager client for setting up secrets, configured by arguments, not env."""
+        client = boto3.client(
+            "secretsmanager",
+            endpoint_url=self.url,
+            region_name=REGION,
+            aws_access_key_id=FAKE_KEY_ID,
+            aws_secret_access_key=FAKE_SECRET_KEY,
+        )
+        self._clients.append(client)
+        return client
+
+    def iam(self) -> Any:
+        """An IAM client for creating users and policies (untyped: no IAM stubs are installed)."""
+        client = boto3.client(
+            "iam",
+            endpoint_url=self.url,
+            region_name=REGION,
+            aws_access_key_id=FAKE_KEY_ID,
+            aws_secret_access_key=FAKE_SECRET_KEY,
+        )
+        self._clients.append(client)
+        return client
+
+    @contextlib.contextmanager
+    def enforcing_iam(self) -> Iterator[None]:
+        """moto checks signatures and IAM policies inside this block, as AWS does.
+
+        moto's server skips IAM until INITIAL_NO_AUTH_ACTION_COUNT requests have been served
+        (infinite by default); `/moto-api/reset-auth` sets that count, here to 0, and back.
+        """
+        previous = self._reset_auth("0")
+        try:
+            yield
+        finally:
+            self._reset_auth(previous)
+
+    def _reset_auth(self, count: str) -> str:
+        request = urllib.request.Request(  # noqa: S310 - a fixed http URL on 127.0.0.1
+            f"{self.url}/moto-api/reset-auth",
+            data=count.encode(),
+            headers={"Content-Type": "text/plain"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - same
+            previous: str = json.load(response)["PREVIOUS_INITIAL_NO_AUTH_ACTION_COUNT"]
+        return previous
+
+    def stop(self) -> None:
+        """Close the admin clients, stop serving and close the listening socket."""
+        for client in self._clients:
+            client.close()
+        self._server.stop()
+        # ThreadedMotoServer.stop() leaves the listening socket open.
+        server = getattr(self._server, "_server", None)
+        if server is not None:
+            server.server_close()
+
+
+class Forwarder:
+    """A threaded HTTP proxy on 127.0.0.1 in front of moto: it records every request and, when
+    told, answers GetSecretValue itself with a fault moto cannot produce, or not at all.
+
+    Each connection serves one request (HTTP/1.0), so every API call is one recorded request.
+    """
+
+    def __init__(self, upstream: MotoServer) -> None:
+        self.upstream = upstream
+        self.requests: list[tuple[str, str | None]] = []  # (operation, SecretId)
+        self.fault: tuple[int, str] | None = None  # (HTTP status, AWS error code)
+        self.hanging = False
+        self.released = threading.Event()
+        self._lock = threading.Lock()
+        self._server = _ForwardServer((HOST, 0), _ForwardHandler)
+        self._server.forwarder = self
+        self.url = f"http://{HOST}:{self._server.server_address[1]}"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+
+    def fail_with(self, code: str, status: int = 400) -> None:
+        """Answer every GetSecretValue with AWS's JSON error `code`, as the real service does."""
+        self.fault = (status, code)
+
+    def hang(self) -> None:
+        """Hold every GetSecretValue unanswered until `release()` (or HANG_LIMIT seconds)."""
+        self.hanging = True
+
+    def release(self) -> None:
+        """Stop holding requests: held ones are dropped without an answer, new ones forwarded."""
+        self.hanging = False
+        self.released.set()
+
+    def gets(self) -> list[str | None]:
+        """The SecretId of each GetSecretValue request seen, in order of arrival."""
+        with self._lock:
+            return [secret_id for op, secret_id in self.requests if op == "GetSecretValue"]
+
+    def record(self, operation: str, secret_id: str | None) -> None:
+        """Note one request the forwarder received."""
+        with self._lock:
+            self.requests.append((operation, secret_id))
+
+    def stop(self) -> None:
+        """Let held requests go, stop serving and close the listening socket."""
+        self.release()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+
+
+class _ForwardServer(http.server.ThreadingHTTPServer):
+    forwarder: Forwarder
+
+
+class _ForwardHandler(http.server.BaseHTTPRequestHandler):
+    server: _ForwardServer
+
+    def do_POST(self) -> None:
+        forwarder = self.server.forwarder
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        operation = self.headers.get("X-Amz-Target", "").rpartition(".")[2] or self.path
+        try:
+            secret_id = json.loads(body).get("SecretId")
+        except (ValueError, AttributeError):
+            secret_id = None
+        forwarder.record(operation, secret_id)
+        if operation == "GetSecretValue":
+            if forwarder.hanging:
+                forwarder.released.wait(HANG_LIMIT)
+                self.close_connection = True
+                return  # the connection closes without an answer
+            if forwarder.fault is not None:
+                status, code = forwarder.fault
+                # The shape of a real Secrets Manager error (awsJson1_1); the message is
+                # marked so tests can prove that botocore's message text is never shown.
+                document = {"__type": code, "Message": f"injected-aws-message {code}"}
+                self._send(status, json.dumps(document).encode(), "application/x-amz-json-1.1")
+                return
+        self._forward(body)
+
+    def _forward(self, body: bytes) -> None:
+        upstream = self.server.forwarder.upstream
+        hop_by_hop = {"connection", "keep-alive", "content-length", "transfer-encoding"}
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in hop_by_hop}
+        connection = http.client.HTTPConnection(HOST, upstream.port, timeout=30)
+        try:
+            connection.request(self.command, self.path, body, headers)
+            response = connection.getresponse()
+            data = response.read()
+            kept = [
+                (k, v)
+                for k, v in response.getheaders()
+                if k.lower() not in hop_by_hop | {"server", "date"}
+            ]
+        finally:
+            connection.close()
+        self._send(response.status, data, None, kept)
+
+    def _send(
+        self,
+        status: int,
+        data: bytes,
+        content_type: str | None,
+        headers: list[tuple[str, str]] | None = None,
+    ) -> None:
+        self.send_response(status)
+        for key, value in headers or []:
+            self.send_header(key, value)
+        if content_type is not None:
+            self.send_header("Content-Type", content_type)
+            self.send_header("x-amzn-RequestId", "00000000-0000-4000-8000-000000000000")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silent: the suite's output is for test results."""
+
+
+# Named apart from their functions, so that a test module importing them can take
+# `moto_server` as a parameter without redefining the imported name (ruff F811).
+@pytest.fixture(scope="session", name="moto_server")
+def fixture_moto_server() -> Iterator[MotoServer]:
+    """One moto server for the whole session (tests use unique secret names), stopped at the end."""
+    werkzeug = logging.getLogger("werkzeug")
+    level = werkzeug.level
+    # moto's server logs each request line through werkzeug; the tests read their own logs.
+    werkzeug.setLevel(logging.WARNING)
+    server = MotoServer()
+    try:
+        yield server
+    finally:
+        server.stop()
+        werkzeug.setLevel(level)
+
+
+@pytest.fixture(name="moto_forwarder")
+def fixture_moto_forwarder(moto_server: MotoServer) -> Iterator[Forwarder]:
+    """A fresh counting forwarder in front of the session's moto server, for one test."""
+    forwarder = Forwarder(moto_server)
+    try:
+        yield forwarder
+    finally:
+        forwarder.stop()
