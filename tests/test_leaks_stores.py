@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import string
 import tempfile
@@ -15,7 +16,8 @@ from hypothesis import strategies as st
 
 from conftest import VALID, write
 from nova_config import NovaSettings
-from nova_config.sources import vault
+from nova_config.sources import aws, vault
+from server_moto import FAKE_KEY_ID, FAKE_SECRET_KEY, REGION, MotoServer
 from server_openbao import HOST, KubernetesReviewer, OpenBao, free_port
 from test_leaks import (
     PREFIX,
@@ -28,10 +30,11 @@ from test_leaks import (
     run_cli,
 )
 
-# Any text, then a UUID's hex: a tail that happens to spell a word of the output ("Resolution")
-# would otherwise be found there without having leaked.
+# Any text, then 12 hex digits hashed from a drawn UUID: a tail that spells a word of the output
+# ("Resolution"), or equals an id moto draws from its own seeded random (a version id), would
+# otherwise be found there without having leaked.
 TAILS = st.builds(
-    lambda text, tag: text + tag.hex[:12],
+    lambda text, tag: text + hashlib.sha256(tag.bytes).hexdigest()[:12],
     st.text(string.ascii_letters + string.digits, max_size=12),
     st.uuids(),
 )
@@ -162,5 +165,127 @@ def test_canary_in_vault_or_its_credentials_never_leaks(
         assert json.loads(report)["ok"] is (code == 0)
         surfaces |= {"check output": table, "check --json output": report}
         assert has_debug_record(records)
+        surfaces |= log_surfaces(records)
+        assert_clean(canary, surfaces)
+
+
+# --- AWS Secrets Manager -------------------------------------------------------------------------
+
+
+class AwsPlant:
+    """One example's setting on the moto server: the canary, a secret id, the process env."""
+
+    def __init__(self, canary: str, mp: pytest.MonkeyPatch, server: MotoServer) -> None:
+        self.canary = canary
+        self.mp = mp
+        self.client = server.secrets()
+        self.secret_id = f"leak-{uuid.uuid4().hex[:10]}"
+        mp.setenv("AWS_ENDPOINT_URL", server.url)
+        mp.setenv("AWS_ACCESS_KEY_ID", FAKE_KEY_ID)
+        mp.setenv("AWS_SECRET_ACCESS_KEY", FAKE_SECRET_KEY)
+        mp.setenv("AWS_DEFAULT_REGION", REGION)
+        mp.setenv("AWS_EC2_METADATA_DISABLED", "true")
+        mp.setenv("NOVA_AWS_SECRET_ID", self.secret_id)
+
+    def put(self, **overrides: object) -> None:
+        """Create the secret as a JSON object of the three canary-carrying secrets."""
+        values: dict[str, object] = {
+            "discord_webhook_url": f"https://discord.com/api/webhooks/123456789012345678/{self.canary}",
+            "DB_PASSWORD": f"pw-{self.canary}",
+            "alpaca_api_key": f"AK{self.canary}",
+        }
+        self.put_string(json.dumps(values | overrides))
+
+    def put_string(self, text: str) -> None:
+        self.client.create_secret(Name=self.secret_id, SecretString=text)
+
+
+def aws_loads(plant: AwsPlant) -> None:
+    plant.put()
+
+
+def aws_binary(plant: AwsPlant) -> None:
+    plant.client.create_secret(
+        Name=plant.secret_id,
+        SecretBinary=json.dumps({"alpaca_api_key": plant.canary}).encode(),
+    )
+
+
+def aws_invalid_webhook(plant: AwsPlant) -> None:
+    plant.put(discord_webhook_url=f"http://example.com/{plant.canary}")
+
+
+def aws_not_json(plant: AwsPlant) -> None:
+    plant.put_string(f"password={plant.canary}")
+
+
+def aws_json_string(plant: AwsPlant) -> None:
+    plant.put_string(json.dumps(plant.canary))
+
+
+def aws_object_value(plant: AwsPlant) -> None:
+    plant.put(alpaca_api_key=[plant.canary])
+
+
+def aws_canary_credentials(plant: AwsPlant) -> None:
+    plant.mp.setenv("AWS_ENDPOINT_URL", f"http://{HOST}:{free_port()}")
+    plant.mp.setenv("AWS_SECRET_ACCESS_KEY", plant.canary)
+    plant.mp.setenv("NOVA_AWS_TIMEOUT", "0.5")
+
+
+AWS_SITUATIONS: dict[str, Callable[[AwsPlant], None]] = {
+    f.__name__: f
+    for f in (
+        aws_loads,
+        aws_binary,
+        aws_invalid_webhook,
+        aws_not_json,
+        aws_json_string,
+        aws_object_value,
+        aws_canary_credentials,
+    )
+}
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@pytest.mark.parametrize("situation", sorted(AWS_SITUATIONS))
+@given(tail=TAILS, environment=st.sampled_from(["development", "production"]))
+def test_canary_in_aws_or_its_credentials_never_leaks(
+    situation: str, tail: str, environment: str, moto_server: MotoServer
+) -> None:
+    """Secret strings, binaries and the secret key never show, botocore's DEBUG log included."""
+    canary = PREFIX + tail
+    event(f"{situation} in {environment}")
+    with tempfile.TemporaryDirectory() as tmp, pytest.MonkeyPatch.context() as mp:
+        mp.chdir(tmp)
+        mp.setenv("HOME", tmp)
+        mp.setenv("NOVA_ENV", environment)
+        write(Path(tmp) / ".env", "".join(f"{k}={v}\n" for k, v in VALID.items()))
+        plant = AwsPlant(canary, mp, moto_server)
+        # Planted before the logs are captured: botocore logs the body of the test's own
+        # CreateSecret request, which is the test's doing, not nova-config's.
+        AWS_SITUATIONS[situation](plant)
+        with debug_logs() as records:
+            try:
+                outcome = load()
+                if situation == "aws_loads":
+                    assert isinstance(outcome, NovaSettings)
+                    origin = outcome.source_of("timescale_password")
+                    assert origin.location.endswith("#DB_PASSWORD")
+                surfaces = outcome_surfaces(outcome, "")
+                code, table = run_cli("check")
+                json_code, report = run_cli("check", "--json")
+            finally:
+                aws.close_clients()
+        assert code == json_code
+        surfaces |= {"check output": table, "check --json output": report}
+        assert has_debug_record(records)
+        if situation in ("aws_loads", "aws_binary"):
+            # The filter has something to hide only when a secret was read.
+            assert any(r.name == "botocore.parsers" for r in records)
         surfaces |= log_surfaces(records)
         assert_clean(canary, surfaces)
