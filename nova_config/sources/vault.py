@@ -7,7 +7,6 @@ import json
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
@@ -21,11 +20,12 @@ from nova_config.errors import (
 )
 from nova_config.fields import FieldPlan, normalise
 from nova_config.sources.base import Found, LoadContext, Source, SourceResult
-from nova_config.sources.vault_config import Credentials, VaultConfig, find_credentials
 
 if TYPE_CHECKING:
     import hvac
     import requests
+
+    from nova_config.sources.vault_config import Credentials
 
 logger = logging.getLogger("nova_config")
 
@@ -84,6 +84,10 @@ class VaultSource(Source):
 
     def __init__(self, context: LoadContext) -> None:
         super().__init__(context)
+        # Imported here, not at the top: every load imports this module to ask skip_reason(),
+        # and a load without VAULT_ADDR should not pay for the rest.
+        from nova_config.sources.vault_config import VaultConfig  # noqa: PLC0415
+
         self.config = VaultConfig.from_environ(context.environ, context.environment)
         self._missing_paths: dict[str, str] = {}
         self._by_key: dict[str, FieldPlan] = {
@@ -121,6 +125,8 @@ class VaultSource(Source):
                 "the vault source needs hvac: pip install 'nova-config[vault]'"
             ) from None
         self._warn_plaintext()
+        from nova_config.sources.vault_config import find_credentials  # noqa: PLC0415
+
         credentials = find_credentials(self.context.environ)
         deadline = time.monotonic() + self.config.deadline
         key = (
@@ -300,6 +306,8 @@ class VaultSource(Source):
 
         if len(paths) == 1:
             return {paths[0]: read(paths[0])}
+        from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - only for several paths
+
         with ThreadPoolExecutor(min(len(paths), MAX_PATH_WORKERS)) as pool:
             return dict(zip(paths, pool.map(read, paths), strict=True))
 
