@@ -15,7 +15,7 @@ from nova_config.errors import (
 from nova_config.fields import ENVIRONMENT_FIELD, FieldPlan
 from nova_config.policy import FailurePolicy
 from nova_config.provenance import Provenance, ResolutionRecord
-from nova_config.sources import DEFAULT_ORDER, REGISTRY, source_class
+from nova_config.sources import DEFAULT_ORDER, REGISTRY, gate_reason, source_class
 from nova_config.sources.base import ENVIRONMENTS, LoadContext, Source
 
 logger = logging.getLogger("nova_config")
@@ -122,12 +122,10 @@ def resolve(
     skipped: dict[str, str] = {}
     failed: dict[str, str] = {}
     for name in order:
-        cls = source_class(name)
-        reason = cls.skip_reason(context)
-        if reason is not None:
-            skipped[name] = reason
+        source = _open(name, context)
+        if isinstance(source, str):
+            skipped[name] = source
             continue
-        source = cls(context)
         consulted.append(source)
         try:
             result = source.load()
@@ -158,6 +156,16 @@ def resolve(
         failed=failed,
     )
     return Resolution(values, record, problems)
+
+
+def _open(name: str, context: LoadContext) -> Source | str:
+    """The source to read, or why this load skips it (a gated store is not even imported)."""
+    reason = gate_reason(name, context.environ)
+    if reason is not None:
+        return reason
+    cls = source_class(name)
+    reason = cls.skip_reason(context)
+    return reason if reason is not None else cls(context)
 
 
 def _judge(

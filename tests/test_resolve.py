@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
-from conftest import VALID, MemorySource
+from conftest import STORE_PREFIXES, VALID, MemorySource
 from nova_config import NovaSettings, SettingsError
 from nova_config.resolve import resolve
 from nova_config.sources.base import LoadContext
@@ -71,3 +75,22 @@ def test_resolution_repr_names_fields_not_values() -> None:
     assert "alpaca_api_key" in text
     for value in VALID.values():
         assert value not in text
+
+
+def test_gated_stores_are_not_imported_when_off() -> None:
+    """Without VAULT_ADDR or NOVA_AWS_SECRET_ID a load never imports those stores (nor SDKs)."""
+    code = (
+        "import sys; from nova_config import NovaSettings; s = NovaSettings(); "
+        "print(sorted(m for m in sys.modules if m.startswith(('nova_config.sources.', 'hvac', "
+        "'boto3')))); print(sorted(s.resolution.skipped.items()))"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(STORE_PREFIXES)} | VALID
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    modules, skipped = done.stdout.splitlines()
+    loaded = ["base", "dotenv", "env", "files"]
+    assert modules == str([f"nova_config.sources.{name}" for name in loaded])
+    assert skipped == str(
+        [("aws", "aws: NOVA_AWS_SECRET_ID is not set"), ("vault", "vault: VAULT_ADDR is not set")]
+    )

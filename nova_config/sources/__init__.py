@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 
 from nova_config.sources.base import Found, LoadContext, Source, SourceResult
 
@@ -19,7 +20,20 @@ REGISTRY: dict[str, str] = {
 # Highest priority first; init keyword arguments always come before and defaults after.
 DEFAULT_ORDER: tuple[str, ...] = ("env", "files", "vault", "aws", "dotenv")
 
+# Stores that stay off (their module and SDK not even imported) unless their variable is set:
+# every load would otherwise import them only to learn that they are off. A store named in
+# NOVA_SOURCES passes the gate; its own skip_reason() then decides.
+GATES: dict[str, str] = {"vault": "VAULT_ADDR", "aws": "NOVA_AWS_SECRET_ID"}
+
 _loaded: dict[str, type[Source]] = {}
+
+
+def gate_reason(name: str, environ: Mapping[str, str]) -> str | None:
+    """Why a gated store is off in the default order, without importing it; None to ask it."""
+    variable = GATES.get(name)
+    if variable is None or variable in environ or "NOVA_SOURCES" in environ:
+        return None
+    return f"{name}: {variable} is not set"
 
 
 def source_class(name: str) -> type[Source]:
@@ -34,10 +48,12 @@ def source_class(name: str) -> type[Source]:
 
 __all__ = [
     "DEFAULT_ORDER",
+    "GATES",
     "REGISTRY",
     "Found",
     "LoadContext",
     "Source",
     "SourceResult",
+    "gate_reason",
     "source_class",
 ]
