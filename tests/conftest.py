@@ -121,4 +121,11 @@ def memory(monkeypatch: pytest.MonkeyPatch) -> type[MemorySource]:
 
 # The real servers of the stores, started once per session and stopped by PID.
 from server_moto import fixture_moto_forwarder, fixture_moto_server  # noqa: E402, F401
-from server_openbao import kubernetes_reviewer, openbao, sealed_openbao  # noqa: E402, F401
+from server_openbao import (  # noqa: E402, F401
+    fault_proxy,
+    kubernetes_reviewer,
+    openbao,
+    sealed_openbao,
+    team_a,
+    tls_openbao,
+)

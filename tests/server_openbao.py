@@ -12,6 +12,7 @@ import os
 import secrets
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -27,6 +28,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
+from hvac import exceptions as hvac_exceptions
 
 HOST = "127.0.0.1"
 STARTUP_TIMEOUT = 30.0
@@ -87,10 +89,30 @@ def free_port(*, with_next: bool = False) -> int:
 
 
 def _http_json(
-    port: int, method: str, path: str, token: str | None = None
+    port: int,
+    method: str,
+    path: str,
+    token: str | None = None,
+    *,
+    tls: ssl.SSLContext | None = None,
 ) -> tuple[int, dict[str, Any]]:
-    """One request to a local server, read without hvac (and without any proxy)."""
-    connection = http.client.HTTPConnection(HOST, port, timeout=5)
+    """One request to a local server, read without hvac (and without any proxy).
+
+    Args:
+        port: the server's port on 127.0.0.1.
+        method: the HTTP method.
+        path: the request path, e.g. "/v1/sys/health".
+        token: sent as X-Vault-Token when given.
+        tls: speak https, verifying the server with this context; None for plain http.
+
+    Returns:
+        The status and the decoded JSON body ({"raw": ...} when it is not a JSON object).
+    """
+    connection = (
+        http.client.HTTPConnection(HOST, port, timeout=5)
+        if tls is None
+        else http.client.HTTPSConnection(HOST, port, timeout=5, context=tls)
+    )
     try:
         headers = {"X-Vault-Token": token} if token else {}
         connection.request(method, path, headers=headers)
@@ -114,7 +136,11 @@ class DevServer:
         pid: the server's process id.
         workdir: the server's folder (config, log, audit log).
         log_path: the server's stdout and stderr.
+        verify: what clients check the server's certificate against (a CA file for TLS servers).
     """
+
+    scheme = "http"
+    verify: bool | str = True
 
     def __init__(self, workdir: Path) -> None:
         """Start the server and wait until it serves the dev `secret/` mount to the root token."""
@@ -131,7 +157,7 @@ class DevServer:
         # A port found free can be taken before the server binds it: retry on a fresh one.
         for attempt in range(3):
             self.port = free_port(with_next=True)
-            self.addr = f"http://{HOST}:{self.port}"
+            self.addr = f"{self.scheme}://{HOST}:{self.port}"
             command = [
                 str(bao_binary()),
                 "server",
@@ -139,6 +165,7 @@ class DevServer:
                 f"-dev-root-token-id={self.root_token}",
                 f"-dev-listen-address={HOST}:{self.port}",
                 f"-config={config}",
+                *self._extra_args(),
             ]
             with self.log_path.open("ab") as log:
                 attempt_start = log.tell()
@@ -163,18 +190,26 @@ class DevServer:
         self.startup_seconds = time.monotonic() - started
         self._root = self.client()
 
+    def _extra_args(self) -> list[str]:
+        """More `bao server` arguments (a TLS server adds its own)."""
+        return []
+
+    def _get_json(self, path: str, token: str | None = None) -> tuple[int, dict[str, Any]]:
+        """One GET to this server without hvac, in its scheme."""
+        return _http_json(self.port, "GET", path, token)
+
     def _wait_ready(self, deadline: float) -> bool:
         """Poll until healthy with its dev mounts; False if the process exited or time ran out."""
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 return False
             try:
-                health, _ = _http_json(self.port, "GET", "/v1/sys/health")
+                health, _ = self._get_json("/v1/sys/health")
                 # Health turns 200 at unseal, a moment before dev mode mounts `secret/`, installs
                 # the chosen root token and upgrades `secret/` to KV v2 (writes meanwhile fail
                 # with "Upgrading from non-versioned to versioned data"): wait for all three.
                 if health == 200:
-                    status, _ = _http_json(self.port, "GET", "/v1/secret/config", self.root_token)
+                    status, _ = self._get_json("/v1/secret/config", self.root_token)
                     if status == 200:
                         return True
             except OSError:
@@ -209,7 +244,10 @@ class DevServer:
             A new client that ignores the machine's proxy settings and VAULT_* variables.
         """
         client = hvac.Client(
-            url=self.addr, token=self.root_token if token is None else token, timeout=10
+            url=self.addr,
+            token=self.root_token if token is None else token,
+            verify=self.verify,
+            timeout=10,
         )
         # HTTP(S)_PROXY on a developer's machine must not route requests meant for 127.0.0.1.
         client.session.trust_env = False
@@ -415,6 +453,222 @@ class SealedOpenBao(DevServer):
         """Whether /v1/sys/seal-status says sealed (an unauthenticated request)."""
         _, status = _http_json(self.port, "GET", "/v1/sys/seal-status")
         return status.get("sealed") is True
+
+
+class TlsOpenBao(OpenBao):
+    """The session's dev server in `-dev-tls` mode: https only, certificate from its own dev CA.
+
+    Attributes:
+        cert_dir: where the server wrote vault-ca.pem, vault-cert.pem and vault-key.pem.
+        ca_path: the dev CA (the certificate is for localhost and 127.0.0.1).
+    """
+
+    scheme = "https"
+
+    def __init__(self, workdir: Path) -> None:
+        """Start the server with a fresh dev CA; clients made by `client()` trust only it."""
+        self.cert_dir = workdir / "tls"
+        # bao writes the files into the folder but does not create it.
+        self.cert_dir.mkdir(parents=True, exist_ok=True)
+        self.ca_path = self.cert_dir / "vault-ca.pem"
+        self.verify = str(self.ca_path)
+        super().__init__(workdir)
+
+    def _extra_args(self) -> list[str]:
+        return ["-dev-tls", f"-dev-tls-cert-dir={self.cert_dir}"]
+
+    def _get_json(self, path: str, token: str | None = None) -> tuple[int, dict[str, Any]]:
+        # Until the server has written its CA (or while a failed attempt's CA is still there)
+        # this raises an OSError, which the readiness poll treats as "not yet".
+        context = ssl.create_default_context(cafile=self.ca_path)
+        return _http_json(self.port, "GET", path, token, tls=context)
+
+
+class Namespace:
+    """A namespace on a dev server, with KV v2 mounted at `secret/` inside it.
+
+    Attributes:
+        name: the namespace's path, e.g. "team-a".
+    """
+
+    def __init__(self, server: DevServer, name: str) -> None:
+        """Create the namespace and its `secret/` mount as root, and wait until it takes writes."""
+        self.name = name
+        root = server.client()
+        try:
+            # types-hvac leaves this method unannotated.
+            root.sys.create_namespace(name)  # type: ignore[no-untyped-call]
+        finally:
+            root.adapter.close()
+        self._client = hvac.Client(
+            url=server.addr,
+            token=server.root_token,
+            namespace=name,
+            verify=server.verify,
+            timeout=10,
+        )
+        self._client.session.trust_env = False
+        try:
+            self._client.sys.enable_secrets_engine("kv", path="secret", options={"version": "2"})
+            self._wait_ready(time.monotonic() + STARTUP_TIMEOUT)
+        except BaseException:
+            self.close()
+            raise
+
+    def _wait_ready(self, deadline: float) -> None:
+        # As for the dev server's own mount: a new KV v2 mount refuses writes for a moment.
+        while True:
+            try:
+                self._client.secrets.kv.v2.read_configuration(mount_point="secret")
+            except hvac_exceptions.VaultError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+            else:
+                return
+
+    def write_kv2(self, path: str, data: Mapping[str, object]) -> int:
+        """Write a new version of a KV v2 secret at `secret/<path>` in this namespace (as root).
+
+        Returns:
+            The version number just written.
+        """
+        response = self._client.secrets.kv.v2.create_or_update_secret(
+            path, secret=dict(data), mount_point="secret"
+        )
+        return int(response["data"]["version"])
+
+    def close(self) -> None:
+        """Close the namespace's client (the namespace itself stays, as the server does)."""
+        self._client.adapter.close()
+
+
+# --- HTTP fault injection ------------------------------------------------------------------------
+
+# Headers not relayed either way: they describe one connection or one hop, not the request;
+# Content-Length is recomputed, and Date and Server come from the proxy's own answer.
+NOT_RELAYED = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+        "date",
+        "server",
+    }
+)
+
+
+class _FaultServer(http.server.ThreadingHTTPServer):
+    """The fault proxy's HTTP server: the upstream, the faults still to inject, what it saw."""
+
+    daemon_threads = True
+
+    def __init__(self, upstream_port: int) -> None:
+        super().__init__((HOST, 0), _FaultHandler)
+        self.upstream_port = upstream_port
+        self.lock = threading.Lock()
+        self.seen: list[tuple[str, str]] = []
+        self.fault: tuple[int, bytes] | None = None
+        self.faults_left: int | None = 0  # None: every request
+
+    def take_fault(self, method: str, path: str) -> tuple[int, bytes] | None:
+        """Record a request; the status and body to answer it with, or None to forward it."""
+        with self.lock:
+            self.seen.append((method, path))
+            if self.fault is None or self.faults_left == 0:
+                return None
+            if self.faults_left is not None:
+                self.faults_left -= 1
+            return self.fault
+
+
+class _FaultHandler(http.server.BaseHTTPRequestHandler):
+    """Answers with the injected fault while one is due, and forwards the request otherwise."""
+
+    server: _FaultServer
+
+    def _relay(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else None
+        fault = self.server.take_fault(self.command, self.path)
+        if fault is not None:
+            status, payload = fault
+            self._answer(status, [("Content-Type", "application/json")], payload)
+            return
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in NOT_RELAYED}
+        upstream = http.client.HTTPConnection(HOST, self.server.upstream_port, timeout=10)
+        try:
+            upstream.request(self.command, self.path, body=body, headers=headers)
+            response = upstream.getresponse()
+            payload = response.read()
+            kept = [(k, v) for k, v in response.getheaders() if k.lower() not in NOT_RELAYED]
+        finally:
+            upstream.close()
+        self._answer(response.status, kept, payload)
+
+    do_GET = do_POST = do_PUT = do_DELETE = _relay
+
+    def _answer(self, status: int, headers: Sequence[tuple[str, str]], payload: bytes) -> None:
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silent: request lines on stderr would clutter pytest's output."""
+
+
+class FaultProxy:
+    """A plain-HTTP proxy on 127.0.0.1 in front of a dev server, injecting HTTP-level faults.
+
+    A healthy dev server does not answer 5xx or 429 on demand, so the proxy does: it answers
+    the next requests with a chosen status and JSON body, then forwards the rest unchanged.
+
+    Attributes:
+        addr: the proxy's base URL, to use as VAULT_ADDR.
+        upstream: the server it forwards to.
+    """
+
+    def __init__(self, upstream: DevServer) -> None:
+        """Start forwarding every request to `upstream`, injecting nothing yet."""
+        if upstream.scheme != "http":
+            raise ValueError("the fault proxy forwards plain http only")
+        self.upstream = upstream
+        self._server = _FaultServer(upstream.port)
+        self.addr = f"http://{HOST}:{self._server.server_address[1]}"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="vault-fault-proxy",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def fail(self, status: int, body: Mapping[str, Any], times: int | None = None) -> None:
+        """Answer the next `times` requests (None: all of them) with `status` and JSON `body`."""
+        with self._server.lock:
+            self._server.fault = (status, json.dumps(body).encode())
+            self._server.faults_left = times
+
+    def requests_for(self, path: str) -> int:
+        """How many requests for `path` (e.g. "/v1/secret/data/x") reached the proxy."""
+        with self._server.lock:
+            return sum(1 for _, seen in self._server.seen if seen.split("?")[0] == path)
+
+    def stop(self) -> None:
+        """Stop serving and close the listening socket."""
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=STOP_TIMEOUT)
 
 
 # --- Kubernetes TokenReview stand-in -------------------------------------------------------------
@@ -680,3 +934,33 @@ def kubernetes_reviewer(openbao: OpenBao) -> Iterator[KubernetesReviewer]:
         yield reviewer
     finally:
         reviewer.stop()
+
+
+@pytest.fixture(scope="session")
+def tls_openbao(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsOpenBao]:
+    """A dev server serving https only, with its own dev CA (`ca_path`), one for the session."""
+    server = TlsOpenBao(tmp_path_factory.mktemp("openbao-tls"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def team_a(openbao: OpenBao) -> Iterator[Namespace]:
+    """Namespace "team-a" on `openbao`, with KV v2 at `secret/` inside it."""
+    namespace = Namespace(openbao, "team-a")
+    try:
+        yield namespace
+    finally:
+        namespace.close()
+
+
+@pytest.fixture
+def fault_proxy(openbao: OpenBao) -> Iterator[FaultProxy]:
+    """A fault-injection proxy in front of `openbao`, injecting nothing until told to."""
+    proxy = FaultProxy(openbao)
+    try:
+        yield proxy
+    finally:
+        proxy.stop()

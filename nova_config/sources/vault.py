@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import re
 import threading
 import time
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("nova_config")
 
 MAX_PATH_WORKERS = 8
+MAX_LOGINS = 8
 LOOKUP_SELF = "v1/auth/token/lookup-self"
 # Status codes worth another attempt: the server is busy, restarting, or behind a proxy that is.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -52,12 +54,45 @@ class _Login(NamedTuple):
 _logins: dict[tuple[object, ...], _Login] = {}
 _logins_lock = threading.Lock()
 _warned_plaintext: set[str] = set()
+_warned_skip_verify: set[str] = set()
+
+
+def _skip_verify_warning(addr: str) -> None:
+    """One warning of our own instead of urllib3's, which it repeats on every request."""
+    if addr in _warned_skip_verify:
+        return
+    _warned_skip_verify.add(addr)
+    import warnings  # noqa: PLC0415 - only with VAULT_SKIP_VERIFY
+
+    from urllib3.exceptions import InsecureRequestWarning  # noqa: PLC0415 - same
+
+    host = urlsplit(addr).hostname or ""
+    # Only for this Vault's host; other libraries' unverified requests still warn.
+    warnings.filterwarnings(
+        "ignore", message=rf".*host '{re.escape(host)}'", category=InsecureRequestWarning
+    )
+    logger.warning(
+        "VAULT_SKIP_VERIFY is set: the certificate of vault at %s is not checked, so anyone "
+        "on the network path can read the token and the secrets; set VAULT_CACERT instead",
+        addr,
+    )
+
+
+def _keep(key: tuple[object, ...], login: _Login) -> _Login:
+    """Cache a login; the oldest go first, since a rotated Kubernetes JWT makes a new key."""
+    with _logins_lock:
+        _logins.pop(key, None)
+        _logins[key] = login
+        while len(_logins) > MAX_LOGINS:
+            _logins.pop(next(iter(_logins))).client.adapter.close()
+    return login
 
 
 def forget_logins() -> None:
-    """Drop every cached Vault client (their tokens are not revoked)."""
+    """Close and drop every cached Vault client (their tokens are not revoked)."""
     with _logins_lock:
-        _logins.clear()
+        while _logins:
+            _logins.popitem()[1].client.adapter.close()
 
 
 def is_plaintext_remote(addr: str) -> bool:
@@ -180,6 +215,12 @@ class VaultSource(Source):
         # this address are looked up once instead (NO_PROXY still applies).
         session.proxies = requests.utils.get_environ_proxies(self.config.addr)
         session.trust_env = False
+        # hvac lets a session's own `verify` override the one it is given, and a new session
+        # verifies against requests' bundle: the session carries the configured TLS itself.
+        session.verify = self.config.verify
+        session.cert = self.config.cert
+        if self.config.verify is False:
+            _skip_verify_warning(self.config.addr)
         client = hvac.Client(
             session=session,
             url=self.config.addr,
@@ -191,10 +232,7 @@ class VaultSource(Source):
             adapter=hvac.adapters.RawAdapter,
         )
         if credentials.login_path is None:
-            login = _Login(client, None, 0.0, False, {})
-            with _logins_lock:
-                _logins[key] = login
-            return login
+            return _keep(key, _Login(client, None, 0.0, False, {}))
         reply = self._request(
             client, "post", credentials.login_path, deadline, json=credentials.login_body()
         )
@@ -215,10 +253,7 @@ class VaultSource(Source):
         lease = float(auth.get("lease_duration") or 0)
         # Renew (or log in again) once 80% of the lease has passed, not at the last moment.
         expires = time.monotonic() + lease * 0.8 if lease else None
-        login = _Login(client, expires, lease, bool(auth.get("renewable")), {})
-        with _logins_lock:
-            _logins[key] = login
-        return login
+        return _keep(key, _Login(client, expires, lease, bool(auth.get("renewable")), {}))
 
     def _request(
         self,

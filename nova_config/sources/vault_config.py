@@ -61,8 +61,23 @@ class VaultConfig(NamedTuple):
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise SourceConfigError("VAULT_ADDR must be an http:// or https:// address")
         skip = environ.get("VAULT_SKIP_VERIFY", "").strip().lower() in ("1", "true", "yes")
+        # Then the bundle variables requests itself would honour, as a plain hvac client does.
         verify: bool | str = (
-            False if skip else environ.get("VAULT_CACERT") or environ.get("VAULT_CAPATH") or True
+            False
+            if skip
+            else next(
+                (
+                    environ[name]
+                    for name in (
+                        "VAULT_CACERT",
+                        "VAULT_CAPATH",
+                        "REQUESTS_CA_BUNDLE",
+                        "CURL_CA_BUNDLE",
+                    )
+                    if environ.get(name)
+                ),
+                True,
+            )
         )
         client_cert, client_key = environ.get("VAULT_CLIENT_CERT"), environ.get("VAULT_CLIENT_KEY")
         if client_key and not client_cert:
