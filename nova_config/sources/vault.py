@@ -299,9 +299,10 @@ class VaultSource(Source):
                 raise self._fail(StoreUnavailableError, "sealed (unseal it, or fix VAULT_ADDR)")
             if reply.status not in RETRY_STATUSES:
                 return reply
-            cause = "throttled (HTTP 429)" if reply.status == 429 else f"HTTP {reply.status}"
+            cause = f"HTTP {reply.status}"
         tries = f"{attempts} attempt" + ("s" if attempts != 1 else "")
-        raise self._fail(StoreUnavailableError, f"unreachable ({cause}; {tries})")
+        state = "throttled" if cause == "HTTP 429" else "unreachable"
+        raise self._fail(StoreUnavailableError, f"{state} ({cause}; {tries})")
 
     def _send_prepared(
         self,
