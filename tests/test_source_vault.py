@@ -832,3 +832,18 @@ def test_cached_clients_are_capped_oldest_first(
         assert NovaSettings().source_of("alpaca_api_key").source == "vault"
     kept = [login.client.token for login in vault._logins.values()]
     assert kept == tokens[-vault.MAX_LOGINS :]
+
+
+def test_credentials_in_vault_addr_are_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A user and password written into VAULT_ADDR stay out of errors and the source's repr."""
+    addr = f"http://ops:canary-addr-pass@{HOST}:{free_port()}"
+    monkeypatch.setenv("VAULT_ADDR", addr)
+    monkeypatch.setenv("VAULT_TOKEN", "s.x")
+    monkeypatch.setenv("NOVA_VAULT_RETRIES", "0")
+    with pytest.raises(SettingsError) as excinfo:
+        NovaSettings(environment="production")
+    shown = addr.replace("ops:canary-addr-pass@", "")
+    assert excinfo.value.problems[0].message.startswith(f"vault at {shown}: unreachable (")
+    assert "canary-addr-pass" not in str(excinfo.value)
+    context = LoadContext("production", {"VAULT_ADDR": addr}, ())
+    assert "canary-addr-pass" not in repr(VaultSource(context))

@@ -42,7 +42,6 @@ class _Login(NamedTuple):
 
     client: hvac.Client
     expires: float | None  # time.monotonic() deadline, None when the token does not expire
-    lease: float
     renewable: bool
     # The KV reads, prepared once per client: building a request in requests (cookies, merged
     # settings, header checks) costs about as much as a read from a nearby server.
@@ -138,7 +137,7 @@ class VaultSource(Source):
 
     def where(self) -> str:
         paths = ", ".join(f"{self.config.mount}/{p}" for p in self.config.paths)
-        return f"{self.config.addr} {paths}"
+        return f"{self.config.shown} {paths}"
 
     def places(self, plan: FieldPlan) -> str:
         names = ", ".join(dict.fromkeys((plan.name, plan.variable, *plan.aliases)))
@@ -147,10 +146,10 @@ class VaultSource(Source):
             + (f" ({self._missing_paths[p]})" if p in self._missing_paths else "")
             for p in self.config.paths
         )
-        return f"vault at {self.config.addr}: key {names} in {paths}"
+        return f"vault at {self.config.shown}: key {names} in {paths}"
 
     def _fail(self, kind: type[SourceError], cause: str) -> SourceError:
-        return kind(f"vault at {self.config.addr}: {cause}")
+        return kind(f"vault at {self.config.shown}: {cause}")
 
     def load(self) -> SourceResult:
         try:
@@ -181,12 +180,13 @@ class VaultSource(Source):
         ):
             with _logins_lock:
                 _logins.pop(key, None)
+            login.client.adapter.close()
             login = self._login(hvac, key, credentials, deadline)
             replies = self._read_paths(login, deadline)
         return self._collect(login.client, credentials, replies, deadline)
 
     def _warn_plaintext(self) -> None:
-        addr = self.config.addr
+        addr = self.config.shown
         if addr not in _warned_plaintext and is_plaintext_remote(addr):
             _warned_plaintext.add(addr)
             logger.warning(
@@ -220,7 +220,7 @@ class VaultSource(Source):
         session.verify = self.config.verify
         session.cert = self.config.cert
         if self.config.verify is False:
-            _skip_verify_warning(self.config.addr)
+            _skip_verify_warning(self.config.shown)
         client = hvac.Client(
             session=session,
             url=self.config.addr,
@@ -232,7 +232,7 @@ class VaultSource(Source):
             adapter=hvac.adapters.RawAdapter,
         )
         if credentials.login_path is None:
-            return _keep(key, _Login(client, None, 0.0, False, {}))
+            return _keep(key, _Login(client, None, False, {}))
         reply = self._request(
             client, "post", credentials.login_path, deadline, json=credentials.login_body()
         )
@@ -253,7 +253,7 @@ class VaultSource(Source):
         lease = float(auth.get("lease_duration") or 0)
         # Renew (or log in again) once 80% of the lease has passed, not at the last moment.
         expires = time.monotonic() + lease * 0.8 if lease else None
-        return _keep(key, _Login(client, expires, lease, bool(auth.get("renewable")), {}))
+        return _keep(key, _Login(client, expires, bool(auth.get("renewable")), {}))
 
     def _request(
         self,

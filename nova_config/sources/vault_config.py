@@ -114,6 +114,14 @@ class VaultConfig(NamedTuple):
             retries=int(_number(environ, "NOVA_VAULT_RETRIES", 2, whole=True)),
         )
 
+    @property
+    def shown(self) -> str:
+        """The address as messages show it: without a user or password it may carry."""
+        parts = urlsplit(self.addr)
+        if "@" not in parts.netloc:
+            return self.addr
+        return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+
     def url(self, path: str) -> str:
         """The API path that reads one secret path of the configured mount and KV version."""
         if self.kv_version == 2:
