@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -10,7 +12,7 @@ import pytest
 
 from nova_config import ENVIRONMENTS, NovaSettings, SourceError
 from nova_config.fields import FieldPlan
-from nova_config.sources import REGISTRY, _loaded
+from nova_config.sources import REGISTRY, _loaded, vault
 from nova_config.sources.base import Found, LoadContext, Source, SourceResult
 
 WEBHOOK = "https://discord.com/api/webhooks/123456789012345678/AbCdEf-GhIjKl_MnOpQr"
@@ -122,6 +124,7 @@ def memory(monkeypatch: pytest.MonkeyPatch) -> type[MemorySource]:
 # The real servers of the stores, started once per session and stopped by PID.
 from server_moto import fixture_moto_forwarder, fixture_moto_server  # noqa: E402, F401
 from server_openbao import (  # noqa: E402, F401
+    OpenBao,
     fault_proxy,
     kubernetes_reviewer,
     openbao,
@@ -129,3 +132,32 @@ from server_openbao import (  # noqa: E402, F401
     team_a,
     tls_openbao,
 )
+
+# --- Vault ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fresh_logins() -> Iterator[None]:
+    """Every test starts without a cached Vault client, so logins and reads are counted."""
+    vault.forget_logins()
+    yield
+    vault.forget_logins()
+
+
+@pytest.fixture
+def base() -> str:
+    """A path prefix of this test's own, on the shared server."""
+    return f"t-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def at_vault(
+    openbao: OpenBao,  # noqa: F811 - the fixture imported above, requested by name
+    base: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> OpenBao:
+    """The process points at the session server with the root token and this test's paths."""
+    monkeypatch.setenv("VAULT_ADDR", openbao.addr)
+    monkeypatch.setenv("VAULT_TOKEN", openbao.root_token)
+    monkeypatch.setenv("NOVA_VAULT_PATH", f"{base}/{{environment}},{base}")
+    return openbao
