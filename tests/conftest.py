@@ -161,3 +161,14 @@ def at_vault(
     monkeypatch.setenv("VAULT_TOKEN", openbao.root_token)
     monkeypatch.setenv("NOVA_VAULT_PATH", f"{base}/{{environment}},{base}")
     return openbao
+
+
+def log_in_with_approle(
+    server: OpenBao, base: str, monkeypatch: pytest.MonkeyPatch
+) -> tuple[str, str]:
+    """Replace VAULT_TOKEN by a new AppRole role that may read `base` and below; its ids."""
+    role_id, secret_id = server.approle([f"secret/data/{base}", f"secret/data/{base}/*"])
+    monkeypatch.delenv("VAULT_TOKEN")
+    monkeypatch.setenv("VAULT_ROLE_ID", role_id)
+    monkeypatch.setenv("VAULT_SECRET_ID", secret_id)
+    return role_id, secret_id

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from conftest import VALID, WEBHOOK, valid_kwargs, write
+from conftest import VALID, WEBHOOK, log_in_with_approle, valid_kwargs, write
 from nova_config import (
     MissingExtraError,
     NovaSettings,
@@ -180,10 +180,7 @@ def test_approle_login_is_made_once_and_reused(
 ) -> None:
     """AppRole logs in on the first load only; later loads reuse the token."""
     at_vault.write_kv2(base, SECRETS)
-    role_id, secret_id = at_vault.approle([f"secret/data/{base}", f"secret/data/{base}/*"])
-    monkeypatch.delenv("VAULT_TOKEN")
-    monkeypatch.setenv("VAULT_ROLE_ID", role_id)
-    monkeypatch.setenv("VAULT_SECRET_ID", secret_id)
+    log_in_with_approle(at_vault, base, monkeypatch)
     mark = at_vault.audit_mark()
     for _ in range(3):
         assert NovaSettings().source_of("alpaca_api_key").source == "vault"
@@ -215,10 +212,7 @@ def test_expiring_login_is_renewed_and_revoked_login_is_redone(
 ) -> None:
     """A cached token near its expiry is renewed; one revoked behind our back is replaced."""
     at_vault.write_kv2(base, SECRETS)
-    role_id, secret_id = at_vault.approle([f"secret/data/{base}", f"secret/data/{base}/*"])
-    monkeypatch.delenv("VAULT_TOKEN")
-    monkeypatch.setenv("VAULT_ROLE_ID", role_id)
-    monkeypatch.setenv("VAULT_SECRET_ID", secret_id)
+    log_in_with_approle(at_vault, base, monkeypatch)
     NovaSettings()
     ((key, login),) = vault._logins.items()
     vault._logins[key] = login._replace(expires=0.0)  # as if 80% of the TTL had passed

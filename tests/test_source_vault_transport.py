@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import log_in_with_approle
 from nova_config import NovaSettings, SettingsError
 from nova_config.sources import vault
 from server_openbao import FaultProxy, Namespace, OpenBao, TlsOpenBao
@@ -139,10 +140,7 @@ def test_approle_login_over_https_trusts_vault_cacert(
 ) -> None:
     """An AppRole login over https checks the server against VAULT_CACERT, as KV reads do."""
     at_tls_vault.write_kv2(base, SECRETS)
-    role_id, secret_id = at_tls_vault.approle([f"secret/data/{base}", f"secret/data/{base}/*"])
-    monkeypatch.delenv("VAULT_TOKEN")
-    monkeypatch.setenv("VAULT_ROLE_ID", role_id)
-    monkeypatch.setenv("VAULT_SECRET_ID", secret_id)
+    log_in_with_approle(at_tls_vault, base, monkeypatch)
     monkeypatch.setenv("VAULT_CACERT", str(at_tls_vault.ca_path))
     settings = NovaSettings(environment="production")
     assert settings.source_of("alpaca_api_key").source == "vault"
