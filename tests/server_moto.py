@@ -41,20 +41,16 @@ class MotoServer:
 
     def secrets(self) -> SecretsManagerClient:
         """A Secrets Manager client for setting up secrets, configured by arguments, not env."""
-        client = boto3.client(
-            "secretsmanager",
-            endpoint_url=self.url,
-            region_name=REGION,
-            aws_access_key_id=FAKE_KEY_ID,
-            aws_secret_access_key=FAKE_SECRET_KEY,
-        )
-        self._clients.append(client)
+        client: SecretsManagerClient = self._client("secretsmanager")
         return client
 
     def iam(self) -> Any:
         """An IAM client for creating users and policies (untyped: no IAM stubs are installed)."""
+        return self._client("iam")
+
+    def _client(self, service: str) -> Any:
         client = boto3.client(
-            "iam",
+            service,  # type: ignore[call-overload]
             endpoint_url=self.url,
             region_name=REGION,
             aws_access_key_id=FAKE_KEY_ID,
