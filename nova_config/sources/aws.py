@@ -40,6 +40,8 @@ from nova_config.fields import FieldPlan, normalise
 from nova_config.sources.base import Found, LoadContext, Source, SourceResult
 
 if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
 ID_VARIABLE = "NOVA_AWS_SECRET_ID"
@@ -82,10 +84,27 @@ _clients_lock = threading.Lock()
 
 
 def _forget_clients_in_child() -> None:
-    # A forked worker must not share the parent's pooled sockets, nor a lock held at fork time.
-    global _clients_lock  # noqa: PLW0603 - rebinding is the point: the old lock may be held
+    # A forked worker must not share the parent's pooled sockets, nor a lock held at fork time,
+    # nor the parent's worker threads (they do not exist in the child).
+    global _clients_lock, _pool  # noqa: PLW0603 - rebinding is the point: the old lock may be held
     _clients.clear()
     _clients_lock = threading.Lock()
+    _pool = None
+
+
+# The calls run on threads kept for the process: starting a thread per load costs about as much
+# as nova-config's whole share of a load. MAX_WORKERS bounds calls in flight, abandoned ones too.
+_pool: ThreadPoolExecutor | None = None
+MAX_WORKERS = 8
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _pool  # noqa: PLW0603 - created on first use, so that import stays cheap
+    if _pool is None:
+        from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+        _pool = ThreadPoolExecutor(MAX_WORKERS, thread_name_prefix="nova-aws")
+    return _pool
 
 
 if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
@@ -257,19 +276,16 @@ class AwsSource(Source):
             raise MissingExtraError(
                 "the aws source needs boto3: pip install 'nova-config[aws]'"
             ) from None
-        # Imported here: the thread pool costs a millisecond, paid only by loads that use AWS.
-        from concurrent.futures import ThreadPoolExecutor, wait  # noqa: PLC0415
+        from concurrent.futures import wait  # noqa: PLC0415 - only loads that use AWS need it
 
         # GetSecretValue per id, not BatchGetSecretValue: the batch call cannot select a
         # version stage and needs its own IAM permission (secretsmanager:BatchGetSecretValue).
-        pool = ThreadPoolExecutor(len(self.secret_ids), thread_name_prefix="nova-aws")
-        try:
-            futures = [pool.submit(self._fetch, secret_id) for secret_id in self.secret_ids]
-            # The deadline bounds the whole step however boto3 spends it (credential providers,
-            # DNS, retries); calls still running after it are abandoned, not waited for.
-            done, _ = wait(futures, timeout=self.deadline)
-        finally:
-            pool.shutdown(wait=False, cancel_futures=True)
+        futures = [_executor().submit(self._fetch, secret_id) for secret_id in self.secret_ids]
+        # The deadline bounds the whole step however boto3 spends it (credential providers,
+        # DNS, retries); calls still running after it are abandoned, not waited for.
+        done, _ = wait(futures, timeout=self.deadline)
+        for future in futures:
+            future.cancel()  # one still queued behind abandoned calls never starts
         replies = [f.result() for f in futures if f in done]
         for reply in replies:  # highest priority first: the first failure is reported
             if reply.failure is not None:
