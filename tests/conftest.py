@@ -6,7 +6,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import pytest
 
@@ -135,6 +135,8 @@ from server_openbao import (  # noqa: E402, F401
 
 # --- Vault ---------------------------------------------------------------------------------------
 
+ServerT = TypeVar("ServerT", bound=OpenBao)
+
 
 @pytest.fixture
 def fresh_logins() -> Iterator[None]:
@@ -157,10 +159,15 @@ def at_vault(
     monkeypatch: pytest.MonkeyPatch,
 ) -> OpenBao:
     """The process points at the session server with the root token and this test's paths."""
-    monkeypatch.setenv("VAULT_ADDR", openbao.addr)
-    monkeypatch.setenv("VAULT_TOKEN", openbao.root_token)
+    return point_at(openbao, base, monkeypatch)
+
+
+def point_at(server: ServerT, base: str, monkeypatch: pytest.MonkeyPatch) -> ServerT:
+    """Point the process at `server` with its root token and the paths under `base`."""
+    monkeypatch.setenv("VAULT_ADDR", server.addr)
+    monkeypatch.setenv("VAULT_TOKEN", server.root_token)
     monkeypatch.setenv("NOVA_VAULT_PATH", f"{base}/{{environment}},{base}")
-    return openbao
+    return server
 
 
 def log_in_with_approle(

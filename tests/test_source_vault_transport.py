@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import log_in_with_approle
+from conftest import log_in_with_approle, point_at
 from nova_config import NovaSettings, SettingsError
 from nova_config.sources import vault
 from server_openbao import FaultProxy, Namespace, OpenBao, TlsOpenBao
@@ -26,10 +26,7 @@ TLS_FAILED = "TLS handshake failed; check VAULT_CACERT"
 @pytest.fixture
 def at_tls_vault(tls_openbao: TlsOpenBao, base: str, monkeypatch: pytest.MonkeyPatch) -> TlsOpenBao:
     """The process points at the https server with the root token and this test's paths, no CA."""
-    monkeypatch.setenv("VAULT_ADDR", tls_openbao.addr)
-    monkeypatch.setenv("VAULT_TOKEN", tls_openbao.root_token)
-    monkeypatch.setenv("NOVA_VAULT_PATH", f"{base}/{{environment}},{base}")
-    return tls_openbao
+    return point_at(tls_openbao, base, monkeypatch)
 
 
 def test_https_vault_loads_with_its_ca_in_vault_cacert(

@@ -248,6 +248,7 @@ class AwsSource(Source):
         self.deadline = _seconds(context, "NOVA_AWS_DEADLINE", DEFAULT_DEADLINE)
         self._endpoint: str | None = None
         self._not_found: set[str] = set()
+        self._by_key = context.plans_by_key()
 
     def _substitute(self, secret_id: str) -> str:
         for name in re.findall(r"\{([^{}]*)\}", secret_id):
@@ -343,7 +344,7 @@ class AwsSource(Source):
         if isinstance(members, str):
             why = f"{members}; store the settings as a JSON object"
             raise StoreDataError(self._message(reply.secret_id, why)) from None
-        by_key = {key: plan for plan in self.context.fields for key in plan.file_keys}
+        by_key = self._by_key
         claimed: dict[str, str] = {}
         for key, value in members:
             plan = by_key.get(normalise(key))

@@ -53,6 +53,10 @@ class LoadContext(NamedTuple):
     def __repr__(self) -> str:
         return f"LoadContext(environment={self.environment!r}, fields={len(self.fields)})"
 
+    def plans_by_key(self) -> dict[str, FieldPlan]:
+        """Each field's plan under every normalised name a store may give it (aliases too)."""
+        return {key: plan for plan in self.fields for key in plan.file_keys}
+
     @property
     def prefix(self) -> str:
         """The per-environment variable prefix, such as `STAGING_`."""

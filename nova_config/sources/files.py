@@ -78,9 +78,7 @@ class FileSource(Source):
         folders = raw.split(os.pathsep) if raw is not None else [DEFAULT_SECRETS_DIR]
         self.folders: tuple[str, ...] = tuple(f for f in folders if f)
         self._missing_folders: set[str] = set()
-        self._by_key: dict[str, FieldPlan] = {
-            key: plan for plan in context.fields for key in plan.file_keys
-        }
+        self._by_key = context.plans_by_key()
 
     def load(self) -> SourceResult:
         result = SourceResult()

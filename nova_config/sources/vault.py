@@ -124,9 +124,7 @@ class VaultSource(Source):
 
         self.config = VaultConfig.from_environ(context.environ, context.environment)
         self._missing_paths: dict[str, str] = {}
-        self._by_key: dict[str, FieldPlan] = {
-            key: plan for plan in context.fields for key in plan.file_keys
-        }
+        self._by_key = context.plans_by_key()
 
     @classmethod
     def skip_reason(cls, context: LoadContext) -> str | None:
