@@ -39,8 +39,12 @@ def load_class(reference: str) -> type[SecretSettings]:
         module = importlib.import_module(module_name)
     except SettingsError:
         raise  # the module loads its settings at import and they failed: `check` reports it
-    except (ImportError, SyntaxError, SecretFieldError) as exc:
-        # These messages name modules, files, lines and fields, never a runtime value.
+    except ModuleNotFoundError as exc:
+        # Worded here from the module's name: the message is the raiser's and is not shown.
+        missing = f"No module named {exc.name!r}" if exc.name else "a module was not found"
+        raise UsageError(f"cannot import {module_name}: {missing}") from None
+    except (SyntaxError, SecretFieldError) as exc:
+        # These messages name files, lines and fields, never a runtime value.
         raise UsageError(f"cannot import {module_name}: {exc}") from None
     except Exception as exc:
         # Its message might quote a value the module read at import time, so only the type shows.
@@ -197,8 +201,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         sys.stderr.write(f"nova-config: {exc}\n")
         return EXIT_USAGE
-    except OSError as exc:
-        sys.stderr.write(f"nova-config: {exc.strerror}: {exc.filename}\n")
+    except OSError as exc:  # writing the example file
+        where = f": {exc.filename}" if exc.filename else ""
+        sys.stderr.write(f"nova-config: {exc.strerror or type(exc).__name__}{where}\n")
         return EXIT_USAGE
 
 

@@ -6,7 +6,7 @@ import typing
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from pydantic import SecretBytes, SecretStr
+from pydantic import Secret, SecretBytes, SecretStr
 
 if TYPE_CHECKING:
     from pydantic.fields import FieldInfo
@@ -81,8 +81,9 @@ class FieldPlan(NamedTuple):
 
 
 def is_secret_type(annotation: Any) -> bool:
-    """Whether an annotation is (or unions in) SecretStr or SecretBytes."""
-    if annotation in (SecretStr, SecretBytes):
+    """Whether an annotation is (or unions in) SecretStr, SecretBytes or any `Secret[...]`."""
+    origin = typing.get_origin(annotation) or annotation
+    if isinstance(origin, type) and issubclass(origin, SecretStr | SecretBytes | Secret):
         return True
     return any(is_secret_type(arg) for arg in typing.get_args(annotation))
 

@@ -13,6 +13,7 @@ from nova_config.errors import (
     SourceOrderError,
 )
 from nova_config.fields import ENVIRONMENT_FIELD, FieldPlan
+from nova_config.hidden import HiddenDict
 from nova_config.policy import FailurePolicy
 from nova_config.provenance import Provenance, ResolutionRecord
 from nova_config.sources import DEFAULT_ORDER, REGISTRY, gate_reason, source_class
@@ -106,7 +107,8 @@ def resolve(
     order = source_order(environ)
     policy = FailurePolicy.of(environment, environ)
     context = LoadContext(environment, environ, plans)
-    values: dict[str, Any] = dict(init)
+    # Holds every secret in plain text until validation: its repr shows only field names.
+    values: dict[str, Any] = HiddenDict(init)
     values[ENVIRONMENT_FIELD] = environment
     provenance: dict[str, Provenance] = {
         name: Provenance("init", f"keyword argument {name}") for name in init

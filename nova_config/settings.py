@@ -24,13 +24,16 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from nova_config.errors import Problem, SecretFieldError, SettingsError
 from nova_config.fields import ENVIRONMENT_FIELD, FieldPlan, is_secret_type, plan_field, secret
 from nova_config.fields import setting as setting_spec
+from nova_config.hidden import HiddenDict, HiddenList
 from nova_config.provenance import Provenance, ResolutionRecord
 from nova_config.resolve import Resolution, resolve
 from nova_config.sources.base import Environment
 from nova_config.validators import (
+    OWN_ERROR,
     STRICT_ENVIRONMENTS,
     check_discord_webhook,
     check_secret_text,
+    invalid,
     is_placeholder,
 )
 
@@ -76,9 +79,13 @@ class SecretSettings(BaseSettings):
         cls.__nova_examples__ = frozenset(p.example for p in plans if p.secret and p.example)
 
     def __init__(self, **values: Any) -> None:
+        # The keyword arguments may be secrets: only a copy whose repr hides them stays in this
+        # frame, for error trackers that record frame locals.
+        init: HiddenDict[str, Any] = HiddenDict(values)
+        del values
         cls = type(self)
         resolution = resolve(
-            f"{cls.__module__}:{cls.__qualname__}", cls.__nova_plans__, values, os.environ
+            f"{cls.__module__}:{cls.__qualname__}", cls.__nova_plans__, init, os.environ
         )
         invalid: list[Problem] = []
         try:
@@ -105,7 +112,7 @@ class SecretSettings(BaseSettings):
             check_secret_text(text)
             strict = info.data.get(ENVIRONMENT_FIELD) in STRICT_ENVIRONMENTS
             if strict and is_placeholder(text, cls.__nova_examples__):
-                raise ValueError(
+                raise invalid(
                     "is a placeholder, not a real secret (staging and production refuse "
                     "placeholders and the .env.example values)"
                 )
@@ -134,29 +141,66 @@ class SecretSettings(BaseSettings):
         return self._resolution
 
 
-def _redact(message: str, secrets: list[str]) -> str:
-    """Cut every secret out of a message, as written, as repr() or JSON quotes it, and by line.
+# A run of this many characters of a secret is cut out of a message wherever it appears, in
+# any case: a validator may quote the value stripped, lower-cased or in part.
+MIN_SECRET_RUN = 6
+HIDDEN = "[hidden]"
 
-    Defence in depth: pydantic's own messages never quote inputs, but a subclass's validator
-    might. Forms shorter than four characters are left, since they would cut ordinary words.
+
+def _fold(text: str) -> str:
+    """Lower case, one character for one (so that positions match the original text)."""
+    return "".join(low if len(low := c.lower()) == 1 else c for c in text)
+
+
+def _redact(message: str, secrets: list[str]) -> str:
+    """Cut every run of 6 or more characters of a secret out of a message, in any case.
+
+    The secret counts as written and as repr() or JSON would quote it. A secret shorter than the
+    run is cut only where it appears whole, and only from four characters up, since shorter
+    forms would cut ordinary words. Defence in depth: pydantic's own messages never quote
+    inputs, but a subclass's validator might.
     """
+    folded = _fold(message)
+    hidden = [False] * len(message)
     for value in secrets:
-        forms = {value, repr(value)[1:-1], json.dumps(value)[1:-1], *value.splitlines()}
-        for form in sorted(forms, key=len, reverse=True):
-            if len(form) >= 4:
-                message = message.replace(form, "[hidden]")
-    return message
+        for form in {_fold(f) for f in (value, repr(value)[1:-1], json.dumps(value)[1:-1])}:
+            size = MIN_SECRET_RUN if len(form) >= MIN_SECRET_RUN else len(form)
+            if size < 4:
+                continue
+            grams = {form[i : i + size] for i in range(len(form) - size + 1)}
+            for start in range(len(folded) - size + 1):
+                if folded[start : start + size] in grams:
+                    hidden[start : start + size] = [True] * size
+    if not any(hidden):
+        return message
+    parts: list[str] = []
+    for index, char in enumerate(message):
+        if not hidden[index]:
+            parts.append(char)
+        elif index == 0 or not hidden[index - 1]:
+            parts.append(HIDDEN)
+    return "".join(parts)
+
+
+def _plain(value: object) -> str | None:
+    """The text of a secret as a validator could quote it, whatever type carries it."""
+    get = getattr(value, "get_secret_value", None)
+    if callable(get):
+        value = get()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value if isinstance(value, str) else None
 
 
 def _invalid_problems(
     cls: type[SecretSettings], exc: ValidationError, resolution: Resolution
 ) -> list[Problem]:
     plans = {plan.name: plan for plan in cls.__nova_plans__}
-    secrets = [
-        v.get_secret_value() if isinstance(v, SecretStr) else v
+    secrets: HiddenList[str] = HiddenList(
+        text
         for name, v in resolution.values.items()
-        if name in plans and plans[name].secret and isinstance(v, str | SecretStr)
-    ]
+        if name in plans and plans[name].secret and (text := _plain(v)) is not None
+    )
     problems = []
     for error in exc.errors(include_url=False, include_context=False, include_input=False):
         name = str(error["loc"][0]) if error["loc"] else ""
@@ -167,7 +211,9 @@ def _invalid_problems(
             problems.append(Problem(name, f"{name} is not a setting of {cls.__name__}"))
             continue
         variable = plan.variable if plan else name or cls.__name__
-        message = _redact(str(error["msg"]).removeprefix("Value error, "), secrets)
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if error["type"] != OWN_ERROR:
+            message = _redact(message, secrets)
         origin = resolution.record.provenance.get(name)
         where = f" ({origin})" if origin else ""
         problems.append(Problem(variable, f"{variable}{where} is invalid: {message}"))

@@ -6,6 +6,7 @@ import re
 from urllib.parse import urlsplit
 
 from pydantic import SecretStr
+from pydantic_core import PydanticCustomError
 
 DISCORD_HOSTS = frozenset(
     f"{sub}{domain}"
@@ -24,17 +25,26 @@ _PLACEHOLDER = (
 
 STRICT_ENVIRONMENTS = frozenset({"staging", "production"})
 
+# The error type of nova-config's own checks. Their messages never quote the value, so they are
+# shown as written; other validators' messages have every run of a secret cut out of them.
+OWN_ERROR = "nova_invalid"
+
+
+def invalid(message: str) -> PydanticCustomError:
+    """The error of one of nova-config's own checks (a ValueError), shown as written."""
+    return PydanticCustomError(OWN_ERROR, message)
+
 
 def check_secret_text(value: str) -> None:
     """Reject an empty secret or one with surrounding whitespace.
 
     Raises:
-        ValueError: with a message that does not contain the value.
+        ValueError: with a message that does not contain the value (`invalid()`).
     """
     if not value:
-        raise ValueError("is empty")
+        raise invalid("is empty")
     if value != value.strip():
-        raise ValueError(
+        raise invalid(
             "has surrounding whitespace (a stray space or newline; "
             "secret files lose one trailing newline, no more)"
         )
@@ -66,13 +76,13 @@ def check_discord_webhook(value: SecretStr) -> SecretStr:
     except ValueError:
         parts, port = None, None
     if parts is None:
-        raise ValueError("is not a valid URL")
+        raise invalid("is not a valid URL")
     if parts.scheme != "https":
-        raise ValueError("must be an https:// URL (Discord webhooks are https only)")
+        raise invalid("must be an https:// URL (Discord webhooks are https only)")
     if parts.hostname not in DISCORD_HOSTS or parts.username or parts.password or port:
-        raise ValueError(
+        raise invalid(
             "must be on discord.com or discordapp.com (ptb. and canary. too), with no port or user"
         )
     if not re.fullmatch(_WEBHOOK_PATH, parts.path) or parts.fragment:
-        raise ValueError("must have the path /api/webhooks/<id>/<token> (copy it from Discord)")
+        raise invalid("must have the path /api/webhooks/<id>/<token> (copy it from Discord)")
     return value

@@ -24,6 +24,7 @@ import os
 import re
 import threading
 from collections import OrderedDict
+from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -38,10 +39,10 @@ from nova_config.errors import (
 )
 from nova_config.fields import FieldPlan, normalise
 from nova_config.sources.base import Found, LoadContext, Source, SourceResult
+from nova_config.sources.common import seconds
+from nova_config.sources.workers import submit
 
 if TYPE_CHECKING:
-    from concurrent.futures import ThreadPoolExecutor
-
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
 ID_VARIABLE = "NOVA_AWS_SECRET_ID"
@@ -79,32 +80,20 @@ ERRORS: dict[str, Failure] = {
     "ProfileNotFound": (SourceConfigError, "AWS_PROFILE names a profile the AWS config lacks"),
 }
 
+_BAD_ENDPOINT = (
+    "AWS_ENDPOINT_URL (or AWS_ENDPOINT_URL_SECRETS_MANAGER) is not a valid URL; "
+    "it is not shown, as it may hold a password"
+)
+
 _clients: OrderedDict[str, SecretsManagerClient] = OrderedDict()
 _clients_lock = threading.Lock()
 
 
 def _forget_clients_in_child() -> None:
-    # A forked worker must not share the parent's pooled sockets, nor a lock held at fork time,
-    # nor the parent's worker threads (they do not exist in the child).
-    global _clients_lock, _pool  # noqa: PLW0603 - rebinding is the point: the old lock may be held
+    # A forked worker must not share the parent's pooled sockets, nor a lock held at fork time.
+    global _clients_lock  # noqa: PLW0603 - rebinding is the point: the old lock may be held
     _clients.clear()
     _clients_lock = threading.Lock()
-    _pool = None
-
-
-# The calls run on threads kept for the process: starting a thread per load costs about as much
-# as nova-config's whole share of a load. MAX_WORKERS bounds calls in flight, abandoned ones too.
-_pool: ThreadPoolExecutor | None = None
-MAX_WORKERS = 8
-
-
-def _executor() -> ThreadPoolExecutor:
-    global _pool  # noqa: PLW0603 - created on first use, so that import stays cheap
-    if _pool is None:
-        from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
-
-        _pool = ThreadPoolExecutor(MAX_WORKERS, thread_name_prefix="nova-aws")
-    return _pool
 
 
 if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
@@ -158,16 +147,9 @@ class _Reply:
 class _Pairs(list[tuple[str, Any]]):
     """A JSON object's members in order, duplicates kept so that they can be reported."""
 
-
-def _seconds(context: LoadContext, variable: str, default: float) -> float:
-    raw = context.environ.get(variable)
-    try:
-        value = default if raw is None else float(raw)
-    except ValueError:
-        value = 0.0
-    if not 0 < value < float("inf"):  # also refuses nan
-        raise SourceConfigError(f"{variable} must be a positive number of seconds")
-    return value
+    def __repr__(self) -> str:
+        # The members are the secrets; error trackers record frame locals with repr().
+        return f"_Pairs(keys={[key for key, _ in self]!r})"
 
 
 def _safe_url(url: str) -> str:
@@ -244,8 +226,8 @@ class AwsSource(Source):
         self.stage = context.environ.get("NOVA_AWS_VERSION_STAGE", DEFAULT_STAGE).strip()
         if not self.stage:
             raise SourceConfigError("NOVA_AWS_VERSION_STAGE is empty")
-        self.timeout = _seconds(context, "NOVA_AWS_TIMEOUT", DEFAULT_TIMEOUT)
-        self.deadline = _seconds(context, "NOVA_AWS_DEADLINE", DEFAULT_DEADLINE)
+        self.timeout = seconds(context.environ, "NOVA_AWS_TIMEOUT", DEFAULT_TIMEOUT)
+        self.deadline = seconds(context.environ, "NOVA_AWS_DEADLINE", DEFAULT_DEADLINE)
         self._endpoint: str | None = None
         self._not_found: set[str] = set()
         self._by_key = context.plans_by_key()
@@ -281,9 +263,10 @@ class AwsSource(Source):
 
         # GetSecretValue per id, not BatchGetSecretValue: the batch call cannot select a
         # version stage and needs its own IAM permission (secretsmanager:BatchGetSecretValue).
-        futures = [_executor().submit(self._fetch, secret_id) for secret_id in self.secret_ids]
-        # The deadline bounds the whole step however boto3 spends it (credential providers,
-        # DNS, retries); calls still running after it are abandoned, not waited for.
+        # On the process's daemon workers: the deadline bounds the whole step however boto3
+        # spends it (credential providers, DNS, retries), and calls still running after it are
+        # abandoned without holding the process open at exit.
+        futures = [submit(partial(self._fetch, secret_id)) for secret_id in self.secret_ids]
         done, _ = wait(futures, timeout=self.deadline)
         for future in futures:
             future.cancel()  # one still queued behind abandoned calls never starts
@@ -327,13 +310,25 @@ class AwsSource(Source):
     def _fetch(self, secret_id: str) -> _Reply:
         from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415 - same
 
+        client = None
         try:
-            response = self._client().get_secret_value(SecretId=secret_id, VersionStage=self.stage)
+            client = self._client()
+            response = client.get_secret_value(SecretId=secret_id, VersionStage=self.stage)
         except (BotoCoreError, ClientError) as exc:
             failure = _failure(exc, self.timeout)
             if failure is None:
                 self._not_found.add(secret_id)
             return _Reply(secret_id, failure=failure)
+        except ValueError as exc:
+            # botocore refuses an endpoint URL it cannot parse with a message that quotes it,
+            # password included; any other surprise is named by its type only.
+            bad_endpoint = client is None
+            failure = (
+                (SourceConfigError, _BAD_ENDPOINT) if bad_endpoint else _failure(exc, self.timeout)
+            )
+            return _Reply(secret_id, failure=failure)
+        except Exception as exc:
+            return _Reply(secret_id, failure=_failure(exc, self.timeout))
         payload = response.get("SecretString", response.get("SecretBinary"))
         return _Reply(secret_id, payload, response.get("VersionId"))
 

@@ -94,4 +94,10 @@ class Source(ABC):
         """Where this source reads (never what it read), for its repr."""
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.where()})"
+        # Error trackers call repr() on `self` in the frame of a constructor that failed, before
+        # the attributes where() reads exist.
+        try:
+            where = self.where()
+        except AttributeError:
+            where = "not configured"
+        return f"{type(self).__name__}({where})"

@@ -8,6 +8,7 @@ Values are read, never exported into `os.environ`.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import re
@@ -16,12 +17,16 @@ from dotenv.parser import parse_stream
 
 from nova_config.errors import Problem
 from nova_config.fields import FieldPlan
+from nova_config.hidden import HiddenList
 from nova_config.sources.base import Found, LoadContext, Source, SourceResult
+from nova_config.sources.fileread import FileReadProblem, read_text
 
 logger = logging.getLogger("nova_config")
 
 _NEWLINE = re.compile(r"\r\n|\n|\r")
 _TRUE = frozenset({"1", "true", "yes", "on"})
+# A .env file is a few hundred bytes; a cap keeps a wrong NOVA_ENV_FILE from filling memory.
+MAX_DOTENV_BYTES = 1024 * 1024
 
 
 def dotenv_allowed(context: LoadContext) -> bool:
@@ -72,24 +77,19 @@ class DotenvSource(Source):
         self, path: str, wanted: set[str], result: SourceResult, *, required: bool
     ) -> dict[str, Found]:
         try:
-            with open(path, encoding="utf-8") as handle:
-                bindings = list(parse_stream(handle))
-        except FileNotFoundError:
-            self._absent.add(path)
-            if required:
-                result.problems.append(
-                    Problem(None, f"NOVA_ENV_FILE names {path}, which does not exist", "source")
-                )
+            text = read_text(path, MAX_DOTENV_BYTES)
+        except FileReadProblem as exc:
+            message = str(exc)
+            if not os.path.exists(path):
+                self._absent.add(path)
+                if not required:
+                    return {}
+                message = f"NOVA_ENV_FILE names {path}, which does not exist"
+            result.problems.append(Problem(None, message, "source"))
             return {}
-        except UnicodeDecodeError:
-            # Never chained or quoted: the decode error carries the bytes around the bad one.
-            result.problems.append(Problem(None, f"{path} is not UTF-8 text", "source"))
-            return {}
-        except OSError as exc:
-            result.problems.append(
-                Problem(None, f"{path} cannot be read: {exc.strerror}", "source")
-            )
-            return {}
+        # Kept in a list whose repr hides it: a binding holds the line and its value.
+        bindings = HiddenList(parse_stream(io.StringIO(text)))
+        del text
         values: dict[str, Found] = {}
         for binding in bindings:
             original = binding.original.string

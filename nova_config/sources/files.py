@@ -7,18 +7,13 @@ nothing, knows no kebab-case names or aliases, and takes only one folder's match
 from __future__ import annotations
 
 import os
-import stat
 
 from nova_config.errors import Problem
 from nova_config.fields import FieldPlan, normalise
 from nova_config.sources.base import Found, LoadContext, Source, SourceResult
+from nova_config.sources.fileread import MAX_SECRET_BYTES, FileReadProblem, read_text
 
 DEFAULT_SECRETS_DIR = "/run/secrets"
-MAX_SECRET_BYTES = 64 * 1024
-
-
-class SecretFileProblem(Exception):
-    """A file that should hold a secret cannot be used; the message names it, never its content."""
 
 
 def read_secret_file(path: str) -> str:
@@ -31,35 +26,10 @@ def read_secret_file(path: str) -> str:
         The secret, without its trailing `\\n` or `\\r\\n`.
 
     Raises:
-        SecretFileProblem: the file is missing, unreadable, not a regular file, too large or not
-            UTF-8. The message names the file and the cause, never the content.
+        FileReadProblem: the file is missing, unreadable, not a regular file, too large, would
+            block, or is not UTF-8. The message names the file and the cause, never the content.
     """
-    try:
-        info = os.stat(path)
-        if stat.S_ISDIR(info.st_mode):
-            raise SecretFileProblem(f"{path} is a folder, not a file")
-        if not stat.S_ISREG(info.st_mode):
-            # A FIFO or device would block or stream forever; only regular files hold secrets.
-            raise SecretFileProblem(f"{path} is not a regular file")
-        if info.st_size > MAX_SECRET_BYTES:
-            raise SecretFileProblem(f"{path} is larger than 64 KiB")
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_SECRET_BYTES + 1)
-    except FileNotFoundError:
-        raise SecretFileProblem(f"{path} does not exist (or is a dangling link)") from None
-    except PermissionError:
-        raise SecretFileProblem(f"{path} cannot be read: permission denied") from None
-    except OSError as exc:
-        raise SecretFileProblem(f"{path} cannot be read: {exc.strerror}") from None
-    if len(data) > MAX_SECRET_BYTES:
-        raise SecretFileProblem(f"{path} is larger than 64 KiB")
-    try:
-        # The decode error would quote the bytes around the bad one; it is never chained.
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        text = None
-    if text is None:
-        raise SecretFileProblem(f"{path} is not UTF-8 text")
+    text = read_text(path, MAX_SECRET_BYTES)
     if text.endswith("\r\n"):
         return text[:-2]
     if text.endswith("\n"):
@@ -108,7 +78,7 @@ class FileSource(Source):
                     continue
                 try:
                     value = read_secret_file(path)
-                except SecretFileProblem as exc:
+                except FileReadProblem as exc:
                     result.problems.append(
                         Problem(plan.variable, f"{variable}_FILE: {exc}", "source")
                     )
@@ -157,7 +127,7 @@ class FileSource(Source):
                 continue  # an earlier folder (or a _FILE variable) already answered
             try:
                 value = read_secret_file(path)
-            except SecretFileProblem as exc:
+            except FileReadProblem as exc:
                 result.problems.append(Problem(plan.variable, str(exc), "source"))
                 continue
             result.found[plan.name] = Found(value, path)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import os
 import re
 import threading
 import time
+from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
@@ -20,7 +22,16 @@ from nova_config.errors import (
     StoreUnavailableError,
 )
 from nova_config.fields import FieldPlan, normalise
+from nova_config.hidden import hidden_object
 from nova_config.sources.base import Found, LoadContext, Source, SourceResult
+from nova_config.sources.transport import (
+    RedirectRefused,
+    deadline_session,
+    follow,
+    origin,
+    within,
+)
+from nova_config.sources.workers import submit
 
 if TYPE_CHECKING:
     import hvac
@@ -35,6 +46,9 @@ MAX_LOGINS = 8
 LOOKUP_SELF = "v1/auth/token/lookup-self"
 # Status codes worth another attempt: the server is busy, restarting, or behind a proxy that is.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# How long past its deadline a load waits for its worker, so that the worker's own, more precise
+# message (which also names the deadline) wins the race when both are due.
+DEADLINE_GRACE = 0.1
 
 
 class _Login(NamedTuple):
@@ -52,6 +66,23 @@ class _Login(NamedTuple):
 # request and a TCP connection costs a handshake, and both would otherwise repeat every load.
 _logins: dict[tuple[object, ...], _Login] = {}
 _logins_lock = threading.Lock()
+# One lock per credential, so that concurrent first loads share one login (single flight): a
+# single-use AppRole secret_id allows no second one, and every extra login leaves a token behind.
+_login_locks: dict[tuple[object, ...], threading.Lock] = {}
+
+
+def _forget_logins_in_child() -> None:
+    # A forked worker must start with its own session: through the parent's pooled socket, the
+    # answers to two processes' requests cross (one environment's secrets reach the other).
+    # Nothing is closed: the sockets are the parent's too. Locks held at the fork are replaced.
+    global _logins_lock  # noqa: PLW0603 - rebinding is the point: the old lock may be held
+    _logins.clear()
+    _login_locks.clear()
+    _logins_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
+    os.register_at_fork(after_in_child=_forget_logins_in_child)
 _warned_plaintext: set[str] = set()
 _warned_skip_verify: set[str] = set()
 
@@ -87,6 +118,10 @@ def _keep(key: tuple[object, ...], login: _Login) -> _Login:
     return login
 
 
+def _fresh(login: _Login) -> bool:
+    return login.expires is None or time.monotonic() < login.expires
+
+
 def forget_logins() -> None:
     """Close and drop every cached Vault client (their tokens are not revoked)."""
     with _logins_lock:
@@ -107,6 +142,8 @@ def is_plaintext_remote(addr: str) -> bool:
 
 
 class _Reply(NamedTuple):
+    """A status and a JSON body; every object of the body is a HiddenDict (see `_json_of`)."""
+
     status: int
     body: dict[str, Any]
 
@@ -123,6 +160,7 @@ class VaultSource(Source):
         from nova_config.sources.vault_config import VaultConfig  # noqa: PLC0415
 
         self.config = VaultConfig.from_environ(context.environ, context.environment)
+        self._origin = origin(self.config.addr)
         self._missing_paths: dict[str, str] = {}
         self._by_key = context.plans_by_key()
 
@@ -161,6 +199,20 @@ class VaultSource(Source):
 
         credentials = find_credentials(self.context.environ)
         deadline = time.monotonic() + self.config.deadline
+        # On a daemon worker, waited for until the deadline: name resolution and anything else
+        # that no socket timeout bounds cannot hold the load (or, at exit, the process) longer.
+        future = submit(partial(self._load, hvac, credentials, deadline))
+        try:
+            return future.result(timeout=max(0.0, deadline - time.monotonic()) + DEADLINE_GRACE)
+        except TimeoutError:
+            pass  # raised below, outside the handler
+        raise self._fail(StoreUnavailableError, self._deadline_passed())
+
+    def _deadline_passed(self) -> str:
+        deadline = f"{self.config.deadline:g} s deadline (NOVA_VAULT_DEADLINE)"
+        return f"unreachable (no answer within the {deadline})"
+
+    def _load(self, hvac: Any, credentials: Credentials, deadline: float) -> SourceResult:
         key = (
             self.config.addr,
             self.config.namespace,
@@ -174,12 +226,9 @@ class VaultSource(Source):
         if (
             credentials.login_path
             and any(r.status == 403 for r in replies.values())
-            and self._request(login.client, "get", LOOKUP_SELF, deadline).status == 403
+            and self._request(login.client, "GET", LOOKUP_SELF, deadline).status == 403
         ):
-            with _logins_lock:
-                _logins.pop(key, None)
-            login.client.adapter.close()
-            login = self._login(hvac, key, credentials, deadline)
+            login = self._login(hvac, key, credentials, deadline, stale=login)
             replies = self._read_paths(login, deadline)
         return self._collect(login.client, credentials, replies, deadline)
 
@@ -194,24 +243,59 @@ class VaultSource(Source):
             )
 
     def _login(
-        self, hvac: Any, key: tuple[object, ...], credentials: Credentials, deadline: float
+        self,
+        hvac: Any,
+        key: tuple[object, ...],
+        credentials: Credentials,
+        deadline: float,
+        stale: _Login | None = None,
     ) -> _Login:
+        """The cached login for `key` if still good, else one new login shared by all threads.
+
+        Args:
+            stale: a login found revoked; replaced unless another thread already did.
+        """
         with _logins_lock:
             login = _logins.get(key)
-        now = time.monotonic()
-        if login is not None and (login.expires is None or now < login.expires):
+        if login is not None and login is not stale and _fresh(login):
             return login
-        if login is not None and login.renewable:
-            renewed = self._request(login.client, "post", "v1/auth/token/renew-self", deadline)
-            if renewed.status == 200:
-                return self._remember(key, login.client, renewed.body)
-        import requests  # noqa: PLC0415 - hvac's own transport, present whenever hvac is
+        with _logins_lock:
+            lock = _login_locks.setdefault(key, threading.Lock())
+        if not lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            raise self._fail(StoreUnavailableError, self._deadline_passed())
+        try:
+            with _logins_lock:
+                login = _logins.get(key)
+            if login is not None and login is stale:
+                with _logins_lock:
+                    _logins.pop(key, None)
+                login.client.adapter.close()
+                login = None
+            if login is not None and _fresh(login):
+                return login  # another thread logged in while this one waited
+            return self._new_login(hvac, key, credentials, deadline, login)
+        finally:
+            lock.release()
 
-        session = requests.Session()
+    def _new_login(
+        self,
+        hvac: Any,
+        key: tuple[object, ...],
+        credentials: Credentials,
+        deadline: float,
+        expired: _Login | None,
+    ) -> _Login:
+        if expired is not None and expired.renewable:
+            renewed = self._request(expired.client, "POST", "v1/auth/token/renew-self", deadline)
+            if renewed.status == 200:
+                return self._remember(key, expired.client, renewed.body)
+        from requests.utils import get_environ_proxies  # noqa: PLC0415 - hvac's transport
+
+        session = deadline_session()
         # requests looks up proxy variables and netrc on every request when trust_env is on,
         # which costs more than the read itself against a nearby server; the proxies for
         # this address are looked up once instead (NO_PROXY still applies).
-        session.proxies = requests.utils.get_environ_proxies(self.config.addr)
+        session.proxies = get_environ_proxies(self.config.addr)
         session.trust_env = False
         # hvac lets a session's own `verify` override the one it is given, and a new session
         # verifies against requests' bundle: the session carries the configured TLS itself.
@@ -219,6 +303,8 @@ class VaultSource(Source):
         session.cert = self.config.cert
         if self.config.verify is False:
             _skip_verify_warning(self.config.shown)
+        # hvac holds the session and the token; every request is sent by _request, which
+        # follows redirects itself (hvac's adapter would follow them to any host).
         client = hvac.Client(
             session=session,
             url=self.config.addr,
@@ -227,12 +313,13 @@ class VaultSource(Source):
             verify=self.config.verify,
             cert=self.config.cert,
             timeout=self.config.timeout,
+            allow_redirects=False,
             adapter=hvac.adapters.RawAdapter,
         )
         if credentials.login_path is None:
             return _keep(key, _Login(client, None, False, {}))
         reply = self._request(
-            client, "post", credentials.login_path, deadline, json=credentials.login_body()
+            client, "POST", credentials.login_path, deadline, body=credentials.login_body()
         )
         if reply.status in (400, 401, 403):
             raise self._fail(
@@ -259,91 +346,123 @@ class VaultSource(Source):
         method: str,
         url: str,
         deadline: float,
+        *,
         prepared: dict[str, requests.PreparedRequest] | None = None,
-        **kwargs: Any,
+        body: dict[str, str] | None = None,
     ) -> _Reply:
         """One API call with retries on transport errors and busy answers, within the deadline.
 
+        Every read of the answer is bounded by the deadline too (a trickling server), and a
+        redirect is followed only once and only to VAULT_ADDR itself.
+
         Raises:
-            StoreUnavailableError: unreachable, sealed, or no answer before the deadline.
+            StoreUnavailableError: unreachable, sealed, redirected elsewhere, or no answer
+                before the deadline.
         """
         import requests  # noqa: PLC0415 - hvac's own transport, present whenever hvac is
 
-        cause, attempts = "", 0
+        cause, attempts, refused = "", 0, ""
         for attempt in range(self.config.retries + 1):
             remaining = deadline - time.monotonic()
             if attempt and remaining > 0:
                 time.sleep(min(0.2 * 2 ** (attempt - 1), remaining))
                 remaining = deadline - time.monotonic()
             if remaining <= 0:
-                cause = f"no answer within the {self.config.deadline:g} s deadline"
                 break
             attempts += 1
+            request = self._prepare(client, method, url, prepared, body)
             try:
-                timeout = min(self.config.timeout, remaining)
-                if prepared is None:
-                    response = client.adapter.request(
-                        method, url, raise_exception=False, timeout=timeout, **kwargs
+                with within(deadline):
+                    response = follow(
+                        client.session,
+                        request,
+                        self._origin,
+                        timeout=min(self.config.timeout, remaining),
+                        verify=self.config.verify,
+                        cert=self.config.cert,
+                        proxies=client.session.proxies,
                     )
-                else:
-                    response = self._send_prepared(client, url, prepared, timeout)
+                    reply = _Reply(response.status_code, _json_of(response))
+            except RedirectRefused as exc:
+                refused = str(exc)
+                break
             except requests.exceptions.RequestException as exc:
-                cause = _transport_cause(exc, requests)
+                late = deadline - time.monotonic() <= 0  # a read cut at the deadline
+                cause = "no answer in time" if late else _transport_cause(exc, requests)
                 if isinstance(exc, requests.exceptions.SSLError):
                     break  # a certificate problem does not go away on retry
                 continue
-            reply = _Reply(response.status_code, _json_of(response))
+            except (OSError, ValueError) as exc:
+                # Raised by requests or urllib3 outside their own hierarchy (a CA bundle that
+                # cannot be loaded, a header refused): named by type, since the text may quote
+                # a header, and a token is one.
+                cause = f"the request could not be sent ({type(exc).__name__})"
+                break
             if reply.status == 503 and _mentions(reply.body, "sealed"):
                 raise self._fail(StoreUnavailableError, "sealed (unseal it, or fix VAULT_ADDR)")
             if reply.status not in RETRY_STATUSES:
                 return reply
             cause = f"HTTP {reply.status}"
+        if refused:
+            raise self._fail(StoreUnavailableError, refused)
         tries = f"{attempts} attempt" + ("s" if attempts != 1 else "")
         state = "throttled" if cause == "HTTP 429" else "unreachable"
-        raise self._fail(StoreUnavailableError, f"{state} ({cause}; {tries})")
+        if deadline - time.monotonic() <= 0:
+            tries += f"; the {self.config.deadline:g} s deadline (NOVA_VAULT_DEADLINE) has passed"
+        raise self._fail(StoreUnavailableError, f"{state} ({cause or 'no answer'}; {tries})")
 
-    def _send_prepared(
+    def _prepare(
         self,
         client: hvac.Client,
+        method: str,
         url: str,
-        prepared: dict[str, requests.PreparedRequest],
-        timeout: float,
-    ) -> requests.Response:
+        prepared: dict[str, requests.PreparedRequest] | None,
+        body: dict[str, str] | None,
+    ) -> requests.PreparedRequest:
+        """The request with the headers hvac's adapter sends; KV reads are prepared once."""
         import requests  # noqa: PLC0415 - hvac's own transport, present whenever hvac is
 
-        request = prepared.get(url)
+        request = None if prepared is None else prepared.get(url)
         if request is None:
-            # The same headers hvac's adapter sends.
-            headers = {"X-Vault-Request": "true", "X-Vault-Token": client.token}
+            headers = {"X-Vault-Request": "true"}
+            if client.token:
+                headers["X-Vault-Token"] = client.token
             if self.config.namespace:
                 headers["X-Vault-Namespace"] = self.config.namespace
+            # Building a request in requests (cookies, merged settings, header checks) costs
+            # about as much as a read from a nearby server: KV reads keep theirs per client.
             request = client.session.prepare_request(
-                requests.Request("GET", f"{client.adapter.base_uri}/{url}", headers=headers)
+                requests.Request(
+                    method, f"{client.adapter.base_uri}/{url}", headers=headers, json=body
+                )
             )
-            prepared[url] = request
-        return client.session.send(
-            request,
-            timeout=timeout,
-            verify=self.config.verify,
-            cert=self.config.cert,
-            proxies=client.session.proxies,
-            allow_redirects=False,
-        )
+            if prepared is not None:
+                prepared[url] = request
+        return request
 
     def _read_paths(self, login: _Login, deadline: float) -> dict[str, _Reply]:
         paths = self.config.paths
 
         def read(path: str) -> _Reply:
             return self._request(
-                login.client, "get", self.config.url(path), deadline, prepared=login.prepared
+                login.client, "GET", self.config.url(path), deadline, prepared=login.prepared
             )
 
-        if len(paths) == 1:
-            return {paths[0]: read(paths[0])}
-        from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - only for several paths
-
-        with ThreadPoolExecutor(min(len(paths), MAX_PATH_WORKERS)) as pool:
-            return dict(zip(paths, pool.map(read, paths), strict=True))
+        # The other paths on workers, the first on this thread, all within the deadline.
+        others = [submit(partial(read, path)) for path in paths[1:]]
+        replies = {paths[0]: read(paths[0])}
+        late = False
+        for path, future in zip(paths[1:], others, strict=True):
+            try:
+                replies[path] = future.result(
+                    timeout=max(0.0, deadline - time.monotonic()) + DEADLINE_GRACE
+                )
+            except TimeoutError:
+                late = True
+                break
+        if late:
+            raise self._fail(StoreUnavailableError, self._deadline_passed())
+        return replies
 
     def _collect(
         self,
@@ -377,7 +496,7 @@ class VaultSource(Source):
         if len(self._missing_paths) == len(self.config.paths) and self.config.kv_version == 2:
             # A KV v2 read of a KV v1 mount looks like a missing path; one look at the mount
             # (only when nothing at all was found) tells the two apart.
-            info = self._request(client, "get", f"v1/sys/internal/ui/mounts/{mount}", deadline)
+            info = self._request(client, "GET", f"v1/sys/internal/ui/mounts/{mount}", deadline)
             options = (info.body.get("data") or {}).get("options") or {}
             if info.status == 200 and str(options.get("version", "1")) == "1":
                 raise self._mismatch(actual=1)
@@ -416,7 +535,7 @@ class VaultSource(Source):
     def _denied(
         self, client: hvac.Client, credentials: Credentials, path: str, deadline: float
     ) -> SourceError:
-        lookup = self._request(client, "get", LOOKUP_SELF, deadline)
+        lookup = self._request(client, "GET", LOOKUP_SELF, deadline)
         if lookup.status == 403:
             cause = f"permission denied: {credentials.label} is invalid or expired"
         else:
@@ -436,7 +555,8 @@ class VaultSource(Source):
 
 def _json_of(response: requests.Response) -> dict[str, Any]:
     try:
-        body = response.json()
+        # A KV answer is the secrets: every object in it gets a repr that hides its values.
+        body = response.json(object_hook=hidden_object)
     except ValueError:
         return {}
     return body if isinstance(body, dict) else {}

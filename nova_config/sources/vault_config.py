@@ -10,6 +10,9 @@ from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from nova_config.errors import SourceConfigError, StoreAccessError
+from nova_config.hidden import HiddenDict
+from nova_config.sources.common import seconds
+from nova_config.sources.fileread import FileReadProblem, read_text
 
 # The Vault CLI's own default when VAULT_ADDR is unset.
 DEFAULT_ADDR = "https://127.0.0.1:8200"
@@ -21,18 +24,25 @@ NO_CREDENTIALS = (
 )
 
 
-def _number(environ: Mapping[str, str], name: str, default: float, *, whole: bool = False) -> float:
-    raw = environ.get(name)
+def _retries(environ: Mapping[str, str]) -> int:
+    raw = environ.get("NOVA_VAULT_RETRIES")
     if raw is None:
-        return default
+        return 2
     try:
-        value = int(raw) if whole else float(raw)
+        value = int(raw)
     except ValueError:
         value = -1
-    if value < 0 or (value == 0 and not whole):
-        kind = "a whole number of at least 0" if whole else "a positive number of seconds"
-        raise SourceConfigError(f"{name} must be {kind}")
+    if value < 0:
+        raise SourceConfigError("NOVA_VAULT_RETRIES must be a whole number of at least 0")
     return value
+
+
+def _existing(environ: Mapping[str, str], name: str) -> str | None:
+    """A variable naming a file or folder, which must exist (requests would raise OSError)."""
+    path = environ.get(name)
+    if path and not os.path.exists(path):
+        raise SourceConfigError(f"{name} names {path}, which does not exist")
+    return path or None
 
 
 class VaultConfig(NamedTuple):
@@ -57,9 +67,16 @@ class VaultConfig(NamedTuple):
             SourceConfigError: a variable holds a value the source cannot use.
         """
         addr = (environ.get("VAULT_ADDR") or DEFAULT_ADDR).strip().rstrip("/")
-        parts = urlsplit(addr)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise SourceConfigError("VAULT_ADDR must be an http:// or https:// address")
+        try:
+            parts = urlsplit(addr)
+            parts.port  # noqa: B018 - parsed for its ValueError (not a number, out of range)
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            # The address is not repeated: it may carry a user and password.
+            raise SourceConfigError(
+                "VAULT_ADDR must be an http:// or https:// address with a valid host and port"
+            )
         skip = environ.get("VAULT_SKIP_VERIFY", "").strip().lower() in ("1", "true", "yes")
         # Then the bundle variables requests itself would honour, as a plain hvac client does.
         verify: bool | str = (
@@ -67,19 +84,20 @@ class VaultConfig(NamedTuple):
             if skip
             else next(
                 (
-                    environ[name]
+                    path
                     for name in (
                         "VAULT_CACERT",
                         "VAULT_CAPATH",
                         "REQUESTS_CA_BUNDLE",
                         "CURL_CA_BUNDLE",
                     )
-                    if environ.get(name)
+                    if (path := _existing(environ, name))
                 ),
                 True,
             )
         )
-        client_cert, client_key = environ.get("VAULT_CLIENT_CERT"), environ.get("VAULT_CLIENT_KEY")
+        client_cert = _existing(environ, "VAULT_CLIENT_CERT")
+        client_key = _existing(environ, "VAULT_CLIENT_KEY")
         if client_key and not client_cert:
             raise SourceConfigError("VAULT_CLIENT_KEY is set without VAULT_CLIENT_CERT")
         cert = (client_cert, client_key) if client_cert and client_key else client_cert or None
@@ -109,9 +127,9 @@ class VaultConfig(NamedTuple):
             mount=mount,
             kv_version=int(version),
             paths=tuple(paths),
-            timeout=_number(environ, "NOVA_VAULT_TIMEOUT", 3.0),
-            deadline=_number(environ, "NOVA_VAULT_DEADLINE", 10.0),
-            retries=int(_number(environ, "NOVA_VAULT_RETRIES", 2, whole=True)),
+            timeout=seconds(environ, "NOVA_VAULT_TIMEOUT", 3.0),
+            deadline=seconds(environ, "NOVA_VAULT_DEADLINE", 10.0),
+            retries=_retries(environ),
         )
 
     @property
@@ -148,7 +166,7 @@ class Credentials:
 
     def login_body(self) -> dict[str, str]:
         """The body of the login request (the role id and secret id, or the role and JWT)."""
-        return dict(self._secret)
+        return HiddenDict(self._secret)
 
     def __repr__(self) -> str:
         return f"Credentials({self.label})"
@@ -163,16 +181,15 @@ def find_credentials(environ: Mapping[str, str]) -> Credentials:
     """
     token = environ.get("VAULT_TOKEN", "").strip()
     if token:
-        return Credentials("the token in VAULT_TOKEN", {"token": token}, None)
+        return Credentials(
+            "the token in VAULT_TOKEN", {"token": _header_safe(token, "VAULT_TOKEN")}, None
+        )
     home = environ.get("HOME") or os.path.expanduser("~")
     token_file = os.path.join(home, ".vault-token")
-    try:
-        with open(token_file, encoding="utf-8") as handle:
-            token = handle.read().strip()
-    except OSError:
-        token = ""
+    token = _read_credential(token_file, "the token file") if os.path.lexists(token_file) else ""
     if token:
-        return Credentials(f"the token in {token_file}", {"token": token}, None)
+        label = f"the token in {token_file}"
+        return Credentials(label, {"token": _header_safe(token, token_file)}, None)
     role_id, secret_id = environ.get("VAULT_ROLE_ID"), environ.get("VAULT_SECRET_ID")
     if role_id or secret_id:
         if not (role_id and secret_id):
@@ -192,20 +209,42 @@ def find_credentials(environ: Mapping[str, str]) -> Credentials:
     if role:
         path = environ.get("VAULT_K8S_TOKEN_PATH", K8S_TOKEN_PATH)
         mount = environ.get("VAULT_K8S_MOUNT", "kubernetes").strip("/")
-        try:
-            with open(path, encoding="utf-8") as handle:
-                jwt = handle.read().strip()
-        except OSError as exc:
+        if not os.path.lexists(path):
             raise StoreAccessError(
                 f"VAULT_K8S_ROLE is set but the service-account token {path} cannot be read "
-                f"({exc.strerror})"
-            ) from None
+                "(it does not exist)"
+            )
+        jwt = _read_credential(path, "the service-account token (VAULT_K8S_TOKEN_PATH)")
         return Credentials(
             f"Kubernetes login as role {role} at auth/{mount}",
             {"role": role, "jwt": jwt},
             f"v1/auth/{mount}/login",
         )
     raise StoreAccessError(NO_CREDENTIALS)
+
+
+def _read_credential(path: str, what: str) -> str:
+    """A credential file's text, stripped, through the guards every file read has.
+
+    Raises:
+        SourceConfigError: the file exists but cannot be used; the message names it, and no
+            exception that could hold its bytes is chained.
+    """
+    try:
+        return read_text(path).strip()
+    except FileReadProblem as exc:
+        message = f"{what}: {exc}"
+    raise SourceConfigError(message)
+
+
+def _header_safe(token: str, origin: str) -> str:
+    """A token that can go into a header; requests' refusal would quote it."""
+    if not all(33 <= ord(c) < 127 for c in token):
+        raise SourceConfigError(
+            f"{origin} holds characters a Vault token cannot have (spaces, control characters "
+            "or non-ASCII); the token is not shown"
+        )
+    return token
 
 
 __all__ = [

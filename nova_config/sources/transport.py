@@ -1,0 +1,236 @@
+"""HTTP for the stores: a deadline that bounds every read, and redirects that keep credentials home.
+
+`requests` bounds each socket read by its timeout, not the request: a server that trickles its
+headers or body one byte at a time, each under the timeout, holds a request open for as long as
+it likes. Connections made through `deadline_session()` read with a socket timeout that shrinks
+to what is left of the load's deadline (set for the calling thread with `within()`), so such a
+read fails at the deadline however the server spaces its bytes.
+
+Redirects are never followed by `requests` here (it re-sends every header but `Authorization`
+and `Cookie` to any host a 3xx names, so `X-Vault-Token` or a login body would go with them).
+`follow()` follows at most one, only to the address the caller configured, never from https to
+http, as Vault's own Go client does.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.client
+import io
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin, urlsplit
+
+if TYPE_CHECKING:
+    import socket
+
+    import requests
+    import requests.adapters
+
+_local = threading.local()
+
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+
+
+class RedirectRefused(Exception):
+    """A redirect that is not followed; the message says why, naming only scheme, host, port."""
+
+
+@contextmanager
+def within(deadline: float) -> Iterator[None]:
+    """Bound every read made by this thread's deadline sessions by `deadline` (monotonic)."""
+    previous = getattr(_local, "deadline", None)
+    _local.deadline = deadline
+    try:
+        yield
+    finally:
+        _local.deadline = previous
+
+
+class _DeadlineReader(io.RawIOBase):
+    """A socket's reading side whose every read waits at most until the deadline."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        super().__init__()
+        self._sock = sock
+        # The socket's own makefile, so that the socket stays open while the response is read
+        # even after the connection lets go of it (it counts its open files).
+        self._raw = sock.makefile("rb", buffering=0)
+        self._timeout = sock.gettimeout()
+        self._deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int | None:
+        remaining = self._deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("the deadline passed while the answer was being read")
+        timeout = self._timeout
+        self._sock.settimeout(remaining if timeout is None else min(timeout, remaining))
+        return self._raw.readinto(buffer)
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+class _DeadlineSocket:
+    """What `http.client.HTTPResponse` is given instead of the socket: it only calls makefile."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        self._sock = sock
+        self._deadline = deadline
+
+    def makefile(self, mode: str) -> io.BufferedReader:
+        del mode  # always "rb"
+        return io.BufferedReader(_DeadlineReader(self._sock, self._deadline))
+
+
+class _DeadlineResponse(http.client.HTTPResponse):
+    def __init__(self, sock: Any, *args: Any, **kwargs: Any) -> None:
+        deadline = getattr(_local, "deadline", None)
+        if deadline is not None:
+            sock = _DeadlineSocket(sock, deadline)
+        super().__init__(sock, *args, **kwargs)
+
+
+@functools.cache
+def _adapter_class() -> type[requests.adapters.HTTPAdapter]:
+    """requests' adapter, with connections whose responses read within the deadline."""
+    from requests.adapters import HTTPAdapter  # noqa: PLC0415 - same
+    from urllib3.connection import HTTPConnection, HTTPSConnection  # noqa: PLC0415 - same
+    from urllib3.connectionpool import (  # noqa: PLC0415 - same
+        HTTPConnectionPool,
+        HTTPSConnectionPool,
+    )
+
+    class _HTTP(HTTPConnection):
+        response_class = _DeadlineResponse
+
+    class _HTTPS(HTTPSConnection):
+        response_class = _DeadlineResponse
+
+    class _HTTPPool(HTTPConnectionPool):
+        ConnectionCls = _HTTP
+
+    class _HTTPSPool(HTTPSConnectionPool):
+        ConnectionCls = _HTTPS
+
+    pools = {"http": _HTTPPool, "https": _HTTPSPool}
+
+    class _Adapter(HTTPAdapter):
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = pools
+
+        def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+            manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+            if not proxy.lower().startswith("socks"):
+                manager.pool_classes_by_scheme = pools
+            return manager
+
+    return _Adapter
+
+
+def deadline_session() -> requests.Session:
+    """A `requests.Session` whose connections read within the deadline set by `within()`."""
+    import requests  # noqa: PLC0415 - only stores that speak HTTP themselves need it
+
+    session = requests.Session()
+    adapter = _adapter_class()
+    session.mount("http://", adapter())
+    session.mount("https://", adapter())
+    return session
+
+
+def origin(url: str) -> tuple[str, str, int | None]:
+    """Scheme, host and port of a URL, the port filled in from the scheme."""
+    parts = urlsplit(url)
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port or default
+
+
+def shown_origin(url: str) -> str:
+    """A URL as messages show it: scheme, host and port only."""
+    try:
+        scheme, host, port = origin(url)
+    except ValueError:
+        return "an address that is not a valid URL"
+    return f"{scheme}://{host}" + (f":{port}" if port else "")
+
+
+def follow(
+    session: requests.Session,
+    request: requests.PreparedRequest,
+    allowed: tuple[str, str, int | None],
+    **send: Any,
+) -> requests.Response:
+    """Send a request; follow one redirect to the `allowed` origin, and no other.
+
+    Args:
+        session: the session to send with.
+        request: the request, prepared with its credentials.
+        allowed: the origin (`origin()`) a redirect may lead to.
+        **send: the keyword arguments of `Session.send` (timeout, verify, cert, proxies).
+
+    Returns:
+        The response (not itself a redirect that would be followed).
+
+    Raises:
+        RedirectRefused: a redirect to another origin, from https to http, or a second one.
+        requests.RequestException: the transport failed.
+    """
+    response = session.send(request, allow_redirects=False, **send)
+    if not _is_redirect(response):
+        return response
+    target = _target(request, response, allowed)
+    response.close()
+    again = request.copy()
+    again.prepare_url(target, None)
+    response = session.send(again, allow_redirects=False, **send)
+    if _is_redirect(response):
+        response.close()
+        raise RedirectRefused("redirected more than once; only one redirect is followed")
+    return response
+
+
+def _is_redirect(response: requests.Response) -> bool:
+    return response.status_code in REDIRECT_STATUSES and "location" in response.headers
+
+
+def _target(
+    request: requests.PreparedRequest,
+    response: requests.Response,
+    allowed: tuple[str, str, int | None],
+) -> str:
+    target = urljoin(request.url or "", response.headers["location"])
+    try:
+        where = origin(target)
+    except ValueError:
+        raise RedirectRefused("redirected to an address that is not a valid URL") from None
+    if allowed[0] == "https" and where[0] != "https":
+        raise RedirectRefused(
+            f"redirected from https to {where[0] or 'another scheme'} ({shown_origin(target)}); "
+            "refused, so nothing is sent unencrypted"
+        )
+    if where != allowed:
+        raise RedirectRefused(
+            f"redirected to {shown_origin(target)}, which is not the configured address; "
+            "not followed, so no credential was sent there"
+        )
+    return target
+
+
+__all__ = [
+    "REDIRECT_STATUSES",
+    "RedirectRefused",
+    "deadline_session",
+    "follow",
+    "origin",
+    "shown_origin",
+    "within",
+]
