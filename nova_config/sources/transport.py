@@ -6,6 +6,9 @@ it likes. Connections made through `deadline_session()` read with a socket timeo
 to what is left of the load's deadline (set for the calling thread with `within()`), so such a
 read fails at the deadline however the server spaces its bytes.
 
+New connections (name lookup, TCP connect, TLS handshake) are made on a worker thread that is
+waited for only until the deadline.
+
 Redirects are never followed by `requests` here (it re-sends every header but `Authorization`
 and `Cookie` to any host a 3xx names, so `X-Vault-Token` or a login body would go with them).
 `follow()` follows at most one, only to the address the caller configured, never from https to
@@ -19,7 +22,7 @@ import http.client
 import io
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
@@ -98,6 +101,33 @@ class _DeadlineResponse(http.client.HTTPResponse):
         super().__init__(sock, *args, **kwargs)
 
 
+def _connect_within(connection: Any, connect: Callable[[], None]) -> None:
+    """Make a new connection (name lookup, TCP, TLS) on a worker, waiting until the deadline.
+
+    No socket timeout bounds a name lookup, and a TLS handshake waits the timeout once per read:
+    only a thread can be given up on. It costs a hand-off per new connection, not per request.
+    """
+    deadline = getattr(_local, "deadline", None)
+    if deadline is None:
+        connect()
+        return
+    from urllib3.exceptions import ConnectTimeoutError  # noqa: PLC0415 - with requests only
+
+    from nova_config.sources.workers import submit  # noqa: PLC0415 - with connections only
+
+    remaining = deadline - time.monotonic()
+    if remaining > 0:
+        future = submit(connect)
+        try:
+            future.result(timeout=remaining)
+        except TimeoutError:
+            # Given up on: whenever the abandoned attempt ends, its socket is closed.
+            future.add_done_callback(lambda _: connection.close())
+        else:
+            return
+    raise ConnectTimeoutError(connection, "no connection before the deadline")
+
+
 @functools.cache
 def _adapter_class() -> type[requests.adapters.HTTPAdapter]:
     """requests' adapter, with connections whose responses read within the deadline."""
@@ -111,8 +141,14 @@ def _adapter_class() -> type[requests.adapters.HTTPAdapter]:
     class _HTTP(HTTPConnection):
         response_class = _DeadlineResponse
 
+        def connect(self) -> None:
+            _connect_within(self, super().connect)
+
     class _HTTPS(HTTPSConnection):
         response_class = _DeadlineResponse
+
+        def connect(self) -> None:
+            _connect_within(self, super().connect)
 
     class _HTTPPool(HTTPConnectionPool):
         ConnectionCls = _HTTP

@@ -46,8 +46,8 @@ MAX_LOGINS = 8
 LOOKUP_SELF = "v1/auth/token/lookup-self"
 # Status codes worth another attempt: the server is busy, restarting, or behind a proxy that is.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-# How long past its deadline a load waits for its worker, so that the worker's own, more precise
-# message (which also names the deadline) wins the race when both are due.
+# How long past its deadline a load waits for a path read on a worker, so that the worker's own,
+# more precise message (which also names the deadline) wins the race when both are due.
 DEADLINE_GRACE = 0.1
 
 
@@ -198,15 +198,10 @@ class VaultSource(Source):
         from nova_config.sources.vault_config import find_credentials  # noqa: PLC0415
 
         credentials = find_credentials(self.context.environ)
+        # Every step below is bounded by this: the login lock, retries and their pauses, each
+        # new connection (made on a worker), and each read of an answer (see transport.py).
         deadline = time.monotonic() + self.config.deadline
-        # On a daemon worker, waited for until the deadline: name resolution and anything else
-        # that no socket timeout bounds cannot hold the load (or, at exit, the process) longer.
-        future = submit(partial(self._load, hvac, credentials, deadline))
-        try:
-            return future.result(timeout=max(0.0, deadline - time.monotonic()) + DEADLINE_GRACE)
-        except TimeoutError:
-            pass  # raised below, outside the handler
-        raise self._fail(StoreUnavailableError, self._deadline_passed())
+        return self._load(hvac, credentials, deadline)
 
     def _deadline_passed(self) -> str:
         deadline = f"{self.config.deadline:g} s deadline (NOVA_VAULT_DEADLINE)"
@@ -387,8 +382,9 @@ class VaultSource(Source):
                 refused = str(exc)
                 break
             except requests.exceptions.RequestException as exc:
-                late = deadline - time.monotonic() <= 0  # a read cut at the deadline
-                cause = "no answer in time" if late else _transport_cause(exc, requests)
+                cause = _transport_cause(exc, requests)
+                if deadline - time.monotonic() <= 0 and cause != "connect timed out":
+                    cause = "no answer in time"  # a read cut at the deadline
                 if isinstance(exc, requests.exceptions.SSLError):
                     break  # a certificate problem does not go away on retry
                 continue
