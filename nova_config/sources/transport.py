@@ -3,7 +3,7 @@
 `requests` bounds each socket read by its timeout, not the request: a server that trickles its
 headers or body one byte at a time, each under the timeout, holds a request open for as long as
 it likes. Connections made through `deadline_session()` read with a socket timeout that shrinks
-to what is left of the load's deadline (set for the calling thread with `within()`), so such a
+to what is left of the deadline given to `follow()`, so such a
 read fails at the deadline however the server spaces its bytes.
 
 New connections (name lookup, TCP connect, TLS handshake) are made on a worker thread that is
@@ -22,8 +22,7 @@ import http.client
 import io
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
@@ -40,17 +39,6 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 class RedirectRefused(Exception):
     """A redirect that is not followed; the message says why, naming only scheme, host, port."""
-
-
-@contextmanager
-def within(deadline: float) -> Iterator[None]:
-    """Bound every read made by this thread's deadline sessions by `deadline` (monotonic)."""
-    previous = getattr(_local, "deadline", None)
-    _local.deadline = deadline
-    try:
-        yield
-    finally:
-        _local.deadline = previous
 
 
 class _DeadlineReader(io.RawIOBase):
@@ -173,7 +161,7 @@ def _adapter_class() -> type[requests.adapters.HTTPAdapter]:
 
 
 def deadline_session() -> requests.Session:
-    """A `requests.Session` whose connections read within the deadline set by `within()`."""
+    """A `requests.Session` whose connections and reads end by the deadline given to `follow()`."""
     import requests  # noqa: PLC0415 - only stores that speak HTTP themselves need it
 
     session = requests.Session()
@@ -203,23 +191,39 @@ def follow(
     session: requests.Session,
     request: requests.PreparedRequest,
     allowed: tuple[str, str, int | None],
+    deadline: float,
     **send: Any,
 ) -> requests.Response:
-    """Send a request; follow one redirect to the `allowed` origin, and no other.
+    """Send a request within a deadline; follow one redirect to `allowed`, and no other.
 
     Args:
-        session: the session to send with.
+        session: a `deadline_session()`.
         request: the request, prepared with its credentials.
         allowed: the origin (`origin()`) a redirect may lead to.
+        deadline: the `time.monotonic()` by which every connection and read must be done.
         **send: the keyword arguments of `Session.send` (timeout, verify, cert, proxies).
 
     Returns:
-        The response (not itself a redirect that would be followed).
+        The response, read in full (not itself a redirect that would be followed).
 
     Raises:
         RedirectRefused: a redirect to another origin, from https to http, or a second one.
-        requests.RequestException: the transport failed.
+        requests.RequestException: the transport failed, or the deadline passed.
     """
+    previous = getattr(_local, "deadline", None)
+    _local.deadline = deadline
+    try:
+        return _follow(session, request, allowed, send)
+    finally:
+        _local.deadline = previous
+
+
+def _follow(
+    session: requests.Session,
+    request: requests.PreparedRequest,
+    allowed: tuple[str, str, int | None],
+    send: dict[str, Any],
+) -> requests.Response:
     response = session.send(request, allow_redirects=False, **send)
     if not _is_redirect(response):
         return response
@@ -268,5 +272,4 @@ __all__ = [
     "follow",
     "origin",
     "shown_origin",
-    "within",
 ]

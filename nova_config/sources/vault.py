@@ -29,7 +29,6 @@ from nova_config.sources.transport import (
     deadline_session,
     follow,
     origin,
-    within,
 )
 from nova_config.sources.workers import submit
 
@@ -367,17 +366,17 @@ class VaultSource(Source):
             attempts += 1
             request = self._prepare(client, method, url, prepared, body)
             try:
-                with within(deadline):
-                    response = follow(
-                        client.session,
-                        request,
-                        self._origin,
-                        timeout=min(self.config.timeout, remaining),
-                        verify=self.config.verify,
-                        cert=self.config.cert,
-                        proxies=client.session.proxies,
-                    )
-                    reply = _Reply(response.status_code, _json_of(response))
+                response = follow(
+                    client.session,
+                    request,
+                    self._origin,
+                    deadline,
+                    timeout=min(self.config.timeout, remaining),
+                    verify=self.config.verify,
+                    cert=self.config.cert,
+                    proxies=client.session.proxies,
+                )
+                reply = _Reply(response.status_code, _json_of(response))
             except RedirectRefused as exc:
                 refused = str(exc)
                 break
@@ -549,11 +548,15 @@ class VaultSource(Source):
         )
 
 
+# A KV answer is the secrets: every object in it becomes a dict whose repr hides its values. One
+# decoder for the process (json.loads with a hook would build a new one for every answer).
+_DECODER = json.JSONDecoder(object_hook=hidden_object)
+
+
 def _json_of(response: requests.Response) -> dict[str, Any]:
     try:
-        # A KV answer is the secrets: every object in it gets a repr that hides its values.
-        body = response.json(object_hook=hidden_object)
-    except ValueError:
+        body = _DECODER.decode(response.content.decode("utf-8"))
+    except ValueError:  # UnicodeDecodeError included
         return {}
     return body if isinstance(body, dict) else {}
 

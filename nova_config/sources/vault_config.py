@@ -239,7 +239,7 @@ def _read_credential(path: str, what: str) -> str:
 
 def _header_safe(token: str, origin: str) -> str:
     """A token that can go into a header; requests' refusal would quote it."""
-    if not all(33 <= ord(c) < 127 for c in token):
+    if not (token.isascii() and token.isprintable()) or " " in token:
         raise SourceConfigError(
             f"{origin} holds characters a Vault token cannot have (spaces, control characters "
             "or non-ASCII); the token is not shown"
