@@ -24,7 +24,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from nova_config.errors import Problem, SecretFieldError, SettingsError
 from nova_config.fields import ENVIRONMENT_FIELD, FieldPlan, is_secret_type, plan_field, secret
 from nova_config.fields import setting as setting_spec
-from nova_config.hidden import HiddenDict, HiddenList
+from nova_config.hidden import HiddenDict, HiddenEnviron, HiddenList
 from nova_config.provenance import Provenance, ResolutionRecord
 from nova_config.resolve import Resolution, resolve
 from nova_config.sources.base import Environment
@@ -36,6 +36,10 @@ from nova_config.validators import (
     invalid,
     is_placeholder,
 )
+
+# The process environment as every load reads it, through a view whose repr hides it: it is
+# passed down through the sources' frames, which error trackers record.
+_ENVIRON = HiddenEnviron(os.environ)
 
 
 class SecretSettings(BaseSettings):
@@ -85,7 +89,7 @@ class SecretSettings(BaseSettings):
         del values
         cls = type(self)
         resolution = resolve(
-            f"{cls.__module__}:{cls.__qualname__}", cls.__nova_plans__, init, os.environ
+            f"{cls.__module__}:{cls.__qualname__}", cls.__nova_plans__, init, _ENVIRON
         )
         invalid: list[Problem] = []
         try:

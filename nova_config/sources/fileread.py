@@ -49,6 +49,7 @@ def read_text(path: str, limit: int = MAX_SECRET_BYTES) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         pass  # raised below, outside the handler: the decode error holds the bytes
+    del data  # nor may this frame's locals, which error trackers record
     raise FileReadProblem(f"{path} is not UTF-8 text")
 
 

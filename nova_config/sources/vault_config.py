@@ -10,7 +10,7 @@ from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from nova_config.errors import SourceConfigError, StoreAccessError
-from nova_config.hidden import HiddenDict
+from nova_config.hidden import HiddenDict, HiddenStr
 from nova_config.sources.common import seconds
 from nova_config.sources.fileread import FileReadProblem, read_text
 
@@ -45,10 +45,37 @@ def _existing(environ: Mapping[str, str], name: str) -> str | None:
     return path or None
 
 
+def without_userinfo(url: str) -> str:
+    """A URL without the `user:password@` it may carry, cut as text (it may not parse)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, path = rest.partition("/")
+    return f"{scheme}://{authority.rpartition('@')[2]}{slash}{path}"
+
+
+class Address(str):
+    """VAULT_ADDR as given; its repr (frame locals, the config's repr) leaves out userinfo."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return repr(without_userinfo(self))
+
+
+def _is_address(addr: str) -> bool:
+    """Whether an address is http(s) with a host and a valid port; parts die with this frame."""
+    try:
+        parts = urlsplit(addr)
+        return parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != -1
+    except ValueError:  # an unclosed IPv6 bracket, a port that is not a number or out of range
+        return False
+
+
 class VaultConfig(NamedTuple):
     """Where and how to read Vault, from the Vault CLI's variables and NOVA_VAULT_*."""
 
-    addr: str
+    addr: Address
     namespace: str | None
     verify: bool | str
     cert: tuple[str, str] | str | None
@@ -66,13 +93,8 @@ class VaultConfig(NamedTuple):
         Raises:
             SourceConfigError: a variable holds a value the source cannot use.
         """
-        addr = (environ.get("VAULT_ADDR") or DEFAULT_ADDR).strip().rstrip("/")
-        try:
-            parts = urlsplit(addr)
-            parts.port  # noqa: B018 - parsed for its ValueError (not a number, out of range)
-        except ValueError:
-            parts = None
-        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        addr = Address((environ.get("VAULT_ADDR") or DEFAULT_ADDR).strip().rstrip("/"))
+        if not _is_address(addr):
             # The address is not repeated: it may carry a user and password.
             raise SourceConfigError(
                 "VAULT_ADDR must be an http:// or https:// address with a valid host and port"
@@ -135,10 +157,7 @@ class VaultConfig(NamedTuple):
     @property
     def shown(self) -> str:
         """The address as messages show it: without a user or password it may carry."""
-        parts = urlsplit(self.addr)
-        if "@" not in parts.netloc:
-            return self.addr
-        return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+        return without_userinfo(self.addr)
 
     def url(self, path: str) -> str:
         """The API path that reads one secret path of the configured mount and KV version."""
@@ -175,22 +194,27 @@ class Credentials:
 def find_credentials(environ: Mapping[str, str]) -> Credentials:
     """The first auth method that applies: token, token file, AppRole, then Kubernetes.
 
+    Every credential is held as a `HiddenStr` from the moment it is read, so that no frame's
+    locals show it when a later check fails.
+
     Raises:
-        SourceConfigError: a method is half configured (a role id without a secret id).
-        StoreAccessError: no method applies, or the Kubernetes token cannot be read.
+        SourceConfigError: a method is half configured (a role id without a secret id), a token
+            cannot go into a header, or a credential file exists but cannot be used.
+        StoreAccessError: no method applies, or the Kubernetes token file does not exist.
     """
-    token = environ.get("VAULT_TOKEN", "").strip()
+    token = HiddenStr(environ.get("VAULT_TOKEN", "").strip())
     if token:
-        return Credentials(
-            "the token in VAULT_TOKEN", {"token": _header_safe(token, "VAULT_TOKEN")}, None
-        )
+        _check_token(token, "VAULT_TOKEN")
+        return Credentials("the token in VAULT_TOKEN", {"token": token}, None)
     home = environ.get("HOME") or os.path.expanduser("~")
     token_file = os.path.join(home, ".vault-token")
-    token = _read_credential(token_file, "the token file") if os.path.lexists(token_file) else ""
+    if os.path.lexists(token_file):
+        token = _read_credential(token_file, "the token file")
     if token:
-        label = f"the token in {token_file}"
-        return Credentials(label, {"token": _header_safe(token, token_file)}, None)
-    role_id, secret_id = environ.get("VAULT_ROLE_ID"), environ.get("VAULT_SECRET_ID")
+        _check_token(token, token_file)
+        return Credentials(f"the token in {token_file}", {"token": token}, None)
+    role_id = HiddenStr(environ.get("VAULT_ROLE_ID", ""))
+    secret_id = HiddenStr(environ.get("VAULT_SECRET_ID", ""))
     if role_id or secret_id:
         if not (role_id and secret_id):
             given, absent = (
@@ -223,7 +247,7 @@ def find_credentials(environ: Mapping[str, str]) -> Credentials:
     raise StoreAccessError(NO_CREDENTIALS)
 
 
-def _read_credential(path: str, what: str) -> str:
+def _read_credential(path: str, what: str) -> HiddenStr:
     """A credential file's text, stripped, through the guards every file read has.
 
     Raises:
@@ -231,20 +255,19 @@ def _read_credential(path: str, what: str) -> str:
             exception that could hold its bytes is chained.
     """
     try:
-        return read_text(path).strip()
+        return HiddenStr(read_text(path).strip())
     except FileReadProblem as exc:
         message = f"{what}: {exc}"
     raise SourceConfigError(message)
 
 
-def _header_safe(token: str, origin: str) -> str:
-    """A token that can go into a header; requests' refusal would quote it."""
+def _check_token(token: HiddenStr, origin: str) -> None:
+    """Refuse a token that cannot go into a header: requests' refusal would quote it."""
     if not (token.isascii() and token.isprintable()) or " " in token:
         raise SourceConfigError(
             f"{origin} holds characters a Vault token cannot have (spaces, control characters "
             "or non-ASCII); the token is not shown"
         )
-    return token
 
 
 __all__ = [
