@@ -301,6 +301,16 @@ BAD_CONFIGURATIONS: dict[str, Case] = {
     "AWS_ENDPOINT_URL-bad-host-with-password": fixed(
         lambda: aws_env(AWS_ENDPOINT_URL=f"http://user:{CANARY}@bad host/"), "AWS_ENDPOINT_URL"
     ),
+    # requests refuses such a header with a message that quotes it: the token is checked first.
+    "VAULT_TOKEN-with-a-newline": fixed(
+        lambda: vault_env(VAULT_TOKEN=f"s.{CANARY}\nX-Injected: 1"), "VAULT_TOKEN"
+    ),
+    "VAULT_TOKEN-non-ascii": fixed(
+        lambda: vault_env(VAULT_TOKEN=f"s.{CANARY}\u00e9"), "VAULT_TOKEN"
+    ),
+    "VAULT_SECRET_ID-without-role-id": fixed(
+        lambda: vault_env(VAULT_TOKEN=None, VAULT_SECRET_ID=f"{CANARY}-sid"), "VAULT_ROLE_ID"
+    ),
     **{f"vault-token-file-{kind}": token_file(kind) for kind in ("not-utf8", "fifo", "folder")},
     **{f"kubernetes-jwt-{kind}": jwt_file(kind) for kind in ("not-utf8", "fifo", "folder")},
 }

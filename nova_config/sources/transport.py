@@ -231,11 +231,31 @@ def _follow(
     response.close()
     again = request.copy()
     again.prepare_url(target, None)
+    # The URL as it will be sent, read by the parser that will connect: a Location such as
+    # `http://evil\@vault:8200/` is vault's to urllib.parse but evil's to urllib3.
+    if _sent_origin(again.url or "") != allowed:
+        raise RedirectRefused(
+            "redirected to an address that URL parsers read differently; not followed, so no "
+            "credential was sent"
+        )
     response = session.send(again, allow_redirects=False, **send)
     if _is_redirect(response):
         response.close()
         raise RedirectRefused("redirected more than once; only one redirect is followed")
     return response
+
+
+def _sent_origin(url: str) -> tuple[str, str, int | None] | None:
+    from urllib3.util import parse_url  # noqa: PLC0415 - with requests only
+
+    try:
+        parts = parse_url(url)
+    except ValueError:  # urllib3's LocationParseError
+        return None
+    scheme = (parts.scheme or "").lower()
+    default = {"http": 80, "https": 443}.get(scheme)
+    # urllib3 keeps an IPv6 host's brackets, which urllib.parse's hostname drops.
+    return scheme, (parts.host or "").lower().strip("[]"), parts.port or default
 
 
 def _is_redirect(response: requests.Response) -> bool:
