@@ -384,6 +384,12 @@ class Finished:
     killed: bool
     dns_queries: int = 0
 
+    def assert_failed_within(self, seconds: float) -> None:
+        """It exited on its own with status 1 (a failed load) in under `seconds`."""
+        assert not self.killed, self.output
+        assert self.code == 1, self.output
+        assert self.seconds < seconds
+
 
 def run_child(argv: Sequence[str], env: Mapping[str, str], limit: float) -> Finished:
     """Run a command in a new process group; kill the group if it outlives `limit` seconds."""
