@@ -19,8 +19,31 @@ from nova_config.provenance import Provenance, ResolutionRecord
 from nova_config.settings import NovaSettings, SecretSettings
 from nova_config.sources.base import ENVIRONMENTS
 
+# The stores as pydantic-settings sources, imported on first use: an app that only instantiates
+# its settings does not pay for them at boot.
+_SETTINGS_SOURCES = frozenset(
+    {
+        "AwsSecretsSettingsSource",
+        "DotenvSettingsSource",
+        "SecretFilesSettingsSource",
+        "StoreSettingsSource",
+        "VaultSettingsSource",
+    }
+)
+
+
+def __getattr__(name: str) -> object:
+    if name in _SETTINGS_SOURCES:
+        from nova_config.sources import settings_source  # noqa: PLC0415 - on first use only
+
+        return getattr(settings_source, name)
+    raise AttributeError(f"module 'nova_config' has no attribute {name!r}")
+
+
 __all__ = [
     "ENVIRONMENTS",
+    "AwsSecretsSettingsSource",
+    "DotenvSettingsSource",
     "EnvironmentNameError",
     "FailurePolicy",
     "MissingExtraError",
@@ -29,6 +52,7 @@ __all__ = [
     "Provenance",
     "ResolutionRecord",
     "SecretFieldError",
+    "SecretFilesSettingsSource",
     "SecretSettings",
     "SettingsError",
     "SourceConfigError",
@@ -37,7 +61,9 @@ __all__ = [
     "Spec",
     "StoreAccessError",
     "StoreDataError",
+    "StoreSettingsSource",
     "StoreUnavailableError",
+    "VaultSettingsSource",
     "secret",
     "setting",
 ]

@@ -88,6 +88,17 @@ def is_secret_type(annotation: Any) -> bool:
     return any(is_secret_type(arg) for arg in typing.get_args(annotation))
 
 
+def _pydantic_aliases(info: FieldInfo) -> list[str]:
+    """The names pydantic validates a field by: `alias`, `validation_alias`, `AliasChoices`."""
+    from pydantic import AliasChoices  # noqa: PLC0415 - pydantic is loaded by then anyway
+
+    names: list[str] = []
+    for alias in (info.validation_alias, info.alias):
+        choices = alias.choices if isinstance(alias, AliasChoices) else [alias]
+        names.extend(choice for choice in choices if isinstance(choice, str))
+    return names
+
+
 def _spec_of(info: FieldInfo) -> Spec:
     for item in info.metadata:
         if isinstance(item, Spec):
@@ -109,7 +120,7 @@ def plan_field(name: str, info: FieldInfo) -> FieldPlan:
     """Build the plan of one field from its annotation and its `Spec`."""
     spec = _spec_of(info)
     is_secret = spec.secret if spec.secret is not None else is_secret_type(info.annotation)
-    aliases = tuple(spec.aliases)
+    aliases = tuple(dict.fromkeys((*spec.aliases, *_pydantic_aliases(info))))
     keys = dict.fromkeys(normalise(n) for n in (name, *aliases))
     return FieldPlan(
         name=name,

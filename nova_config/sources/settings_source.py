@@ -1,0 +1,316 @@
+"""nova-config's stores as pydantic-settings sources, for any `BaseSettings` model.
+
+Each class here is a `PydanticBaseSettingsSource`: add it to a plain `BaseSettings` through
+`settings_customise_sources`, as the pydantic-settings docs show for their own sources::
+
+    class Settings(BaseSettings):
+        api_key: SecretStr
+
+        @classmethod
+        def settings_customise_sources(cls, settings_cls, init_settings, env_settings,
+                                       dotenv_settings, file_secret_settings):
+            return init_settings, env_settings, VaultSettingsSource(settings_cls)
+
+Inside a plain `BaseSettings` a store keeps its one request per path (or per secret id), its
+bounded time and the failure policy (NOVA_ENV, NOVA_ON_SOURCE_ERROR). What it cannot give there
+is provenance (`source_of`) and the one `SettingsError` that lists every problem of a load with
+no value in it: a store's own problems are raised at once, as a `SettingsError`; pydantic's
+`ValidationError` for the model itself is pydantic's. `SecretSettings` gives both.
+
+Options are keyword arguments; each falls back to the variable the README documents for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import ChainMap
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic_settings import PydanticBaseSettingsSource
+
+from nova_config.errors import Problem, SettingsError, SourceConfigError, SourceError
+from nova_config.fields import FieldPlan, plan_field
+from nova_config.hidden import HiddenDict, HiddenEnviron, HiddenStr
+from nova_config.policy import FailurePolicy
+from nova_config.sources import source_class
+from nova_config.sources.base import LoadContext, Source, SourceResult
+
+if TYPE_CHECKING:
+    from pydantic.fields import FieldInfo
+    from pydantic_settings import BaseSettings
+
+logger = logging.getLogger("nova_config")
+_NOT_JSON = object()
+
+
+def environment_from(environ: Mapping[str, str]) -> str:
+    """The environment a store source reads for: NOVA_ENV, else development.
+
+    Raises:
+        EnvironmentNameError: NOVA_ENV names no known environment.
+    """
+    from nova_config.resolve import environment_of  # noqa: PLC0415 - resolve imports sources
+
+    return environment_of({}, environ)
+
+
+class StoreSettingsSource(PydanticBaseSettingsSource):
+    """One nova-config store, read once per load, as a pydantic-settings source.
+
+    Subclasses name the store and map their keyword options to its variables.
+    """
+
+    store: ClassVar[str]
+    # option name -> the variable it stands for; a list or tuple is joined with `separator`.
+    options: ClassVar[dict[str, str]] = {}
+    separator: ClassVar[str] = ","
+
+    def __init__(
+        self,
+        settings_cls: type[BaseSettings],
+        *,
+        environment: str | None = None,
+        on_error: str | None = None,
+        **options: Any,
+    ) -> None:
+        """Configure the store.
+
+        Args:
+            settings_cls: the settings class.
+            environment: the environment (default NOVA_ENV, else development).
+            on_error: `fail` or `fallback` when the store cannot be read (default
+                NOVA_ON_SOURCE_ERROR, else by environment).
+            **options: the store's own options (see the subclass).
+
+        Raises:
+            SourceConfigError: an unknown option, or the store's configuration is invalid.
+        """
+        super().__init__(settings_cls)
+        overrides: dict[str, str] = {}
+        for name, value in options.items():
+            variable = self.options.get(name)
+            if variable is None:
+                known = ", ".join(sorted(self.options)) or "none"
+                raise SourceConfigError(
+                    f"{type(self).__name__} has no option {name!r} (its options: {known})"
+                )
+            if value is None:
+                continue
+            text = (
+                self.separator.join(map(str, value)) if isinstance(value, list | tuple) else value
+            )
+            overrides[variable] = HiddenStr(str(text))
+        if environment is not None:
+            overrides["NOVA_ENV"] = environment
+        if on_error is not None:
+            overrides["NOVA_ON_SOURCE_ERROR"] = on_error
+        self.environ = HiddenEnviron(ChainMap(overrides, os.environ))
+        self.environment = environment_from(self.environ)
+        self.plans = plans_of(settings_cls)
+        context = LoadContext(self.environment, self.environ, self.plans)
+        cls = source_class(self.store)
+        self.skipped = cls.skip_reason(context)
+        self.source: Source | None = None if self.skipped else cls(context)
+        self.result: SourceResult | None = None
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        """Not used: the store is read once for all fields, in `__call__`."""
+        del field
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        """Read the store once and return the values it holds, by field.
+
+        Raises:
+            SettingsError: the store failed and the policy is to fail, or what it read has
+                problems (a key held twice, a value that is not text or not valid JSON).
+        """
+        if self.source is None:
+            return {}
+        policy = FailurePolicy.of(self.environment, self.environ)
+        failure: SourceError | None = None
+        try:
+            result = self.source.load()
+        except SourceError as exc:
+            if policy.fallback:
+                causes = "; ".join(p.message for p in exc.problems)
+                logger.warning("%s; going on without it (%s)", causes, policy.reason)
+                return {}
+            failure = exc
+        if failure is not None:
+            problems = [
+                p._replace(message=f"{p.message} ({policy.reason} is to fail)")
+                for p in failure.problems
+            ]
+            raise SettingsError(problems, title=f"{self.store} could not be read")
+        self.result = result
+        values, problems = self.values_of(result)
+        if problems:
+            raise SettingsError(problems, title=f"{self.store} could not be read")
+        return values
+
+    def values_of(self, result: SourceResult) -> tuple[dict[str, Any], list[Problem]]:
+        """The values found, keyed as pydantic validates them, complex ones JSON-decoded."""
+        values: dict[str, Any] = HiddenDict()
+        problems = list(result.problems)
+        fields = self.settings_cls.model_fields
+        for plan in self.plans:
+            found = result.found.get(plan.name)
+            if found is None:
+                continue
+            field = fields[plan.name]
+            value: Any = found.value
+            if self.field_is_complex(field):
+                try:
+                    value = self.decode_complex_value(plan.name, field, value)
+                except ValueError:
+                    # Not chained: json's error quotes the document, and this one is a secret.
+                    value = _NOT_JSON
+                if value is _NOT_JSON:
+                    problems.append(
+                        Problem(
+                            plan.variable,
+                            f"{plan.variable} ({self.store}: {found.location}) is not valid JSON "
+                            "for its type",
+                            "source",
+                        )
+                    )
+                    continue
+            values[input_key(plan.name, field)] = value
+        return values, problems
+
+    def __repr__(self) -> str:
+        where = self.skipped if self.source is None else repr(self.source)
+        return f"{type(self).__name__}({where})"
+
+
+def input_key(name: str, field: FieldInfo) -> str:
+    """The key pydantic validates a field's input by: its alias when it has a plain one."""
+    alias = field.validation_alias if isinstance(field.validation_alias, str) else field.alias
+    return alias or name
+
+
+def plans_of(settings_cls: type[Any]) -> tuple[FieldPlan, ...]:
+    """The plans of a model's fields (cached on SecretSettings classes, built for others)."""
+    plans = getattr(settings_cls, "__nova_plans__", None)
+    if plans is None:
+        plans = tuple(plan_field(n, f) for n, f in settings_cls.model_fields.items())
+    return tuple(plans)
+
+
+class SecretFilesSettingsSource(StoreSettingsSource):
+    """Docker and Kubernetes secret folders and `<NAME>_FILE` variables.
+
+    Options: `secrets_dirs` (NOVA_SECRETS_DIR; default /run/secrets).
+    """
+
+    store = "files"
+    options: ClassVar[dict[str, str]] = {"secrets_dirs": "NOVA_SECRETS_DIR"}
+    separator = os.pathsep
+
+
+class DotenvSettingsSource(StoreSettingsSource):
+    """A `.env` file with `.env.<environment>` layered on top; not read in production.
+
+    Options: `env_file` (NOVA_ENV_FILE; default `.env`), `allow_in_production`
+    (NOVA_ALLOW_DOTENV).
+    """
+
+    store = "dotenv"
+    options: ClassVar[dict[str, str]] = {
+        "env_file": "NOVA_ENV_FILE",
+        "allow_in_production": "NOVA_ALLOW_DOTENV",
+    }
+
+    def __init__(
+        self,
+        settings_cls: type[BaseSettings],
+        *,
+        environment: str | None = None,
+        on_error: str | None = None,
+        **options: Any,
+    ) -> None:
+        allow = options.get("allow_in_production")
+        if isinstance(allow, bool):
+            options["allow_in_production"] = "1" if allow else "0"
+        super().__init__(settings_cls, environment=environment, on_error=on_error, **options)
+
+
+class VaultSettingsSource(StoreSettingsSource):
+    """HashiCorp Vault or OpenBao KV secrets, one request per path.
+
+    Options: `addr` (VAULT_ADDR), `namespace` (VAULT_NAMESPACE), `paths` (NOVA_VAULT_PATH),
+    `mount` (NOVA_VAULT_MOUNT), `kv_version` (NOVA_VAULT_KV_VERSION), `timeout`
+    (NOVA_VAULT_TIMEOUT), `deadline` (NOVA_VAULT_DEADLINE), `retries` (NOVA_VAULT_RETRIES).
+    Credentials come from the Vault variables only (VAULT_TOKEN, ~/.vault-token, AppRole,
+    Kubernetes), never from code.
+    """
+
+    store = "vault"
+    options: ClassVar[dict[str, str]] = {
+        "addr": "VAULT_ADDR",
+        "namespace": "VAULT_NAMESPACE",
+        "paths": "NOVA_VAULT_PATH",
+        "mount": "NOVA_VAULT_MOUNT",
+        "kv_version": "NOVA_VAULT_KV_VERSION",
+        "timeout": "NOVA_VAULT_TIMEOUT",
+        "deadline": "NOVA_VAULT_DEADLINE",
+        "retries": "NOVA_VAULT_RETRIES",
+    }
+
+    def __init__(
+        self,
+        settings_cls: type[BaseSettings],
+        *,
+        environment: str | None = None,
+        on_error: str | None = None,
+        **options: Any,
+    ) -> None:
+        if options.get("addr") is None and not os.environ.get("VAULT_ADDR"):
+            raise SourceConfigError("VaultSettingsSource needs an address: addr= or VAULT_ADDR")
+        super().__init__(settings_cls, environment=environment, on_error=on_error, **options)
+
+
+class AwsSecretsSettingsSource(StoreSettingsSource):
+    """AWS Secrets Manager JSON secrets, one GetSecretValue per secret id.
+
+    Options: `secret_ids` (NOVA_AWS_SECRET_ID), `version_stage` (NOVA_AWS_VERSION_STAGE),
+    `timeout` (NOVA_AWS_TIMEOUT), `deadline` (NOVA_AWS_DEADLINE). Credentials, region and
+    endpoint are boto3's own chain.
+    """
+
+    store = "aws"
+    options: ClassVar[dict[str, str]] = {
+        "secret_ids": "NOVA_AWS_SECRET_ID",
+        "version_stage": "NOVA_AWS_VERSION_STAGE",
+        "timeout": "NOVA_AWS_TIMEOUT",
+        "deadline": "NOVA_AWS_DEADLINE",
+    }
+
+    def __init__(
+        self,
+        settings_cls: type[BaseSettings],
+        *,
+        environment: str | None = None,
+        on_error: str | None = None,
+        **options: Any,
+    ) -> None:
+        if options.get("secret_ids") is None and not os.environ.get("NOVA_AWS_SECRET_ID"):
+            raise SourceConfigError(
+                "AwsSecretsSettingsSource needs a secret: secret_ids= or NOVA_AWS_SECRET_ID"
+            )
+        super().__init__(settings_cls, environment=environment, on_error=on_error, **options)
+
+
+__all__ = [
+    "AwsSecretsSettingsSource",
+    "DotenvSettingsSource",
+    "SecretFilesSettingsSource",
+    "StoreSettingsSource",
+    "VaultSettingsSource",
+    "environment_from",
+    "input_key",
+    "plans_of",
+]
