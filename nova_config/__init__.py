@@ -1,5 +1,7 @@
 """nova-config: one typed, validated settings object for an application's secrets."""
 
+from typing import TYPE_CHECKING
+
 from nova_config.errors import (
     EnvironmentNameError,
     MissingExtraError,
@@ -18,6 +20,15 @@ from nova_config.policy import FailurePolicy
 from nova_config.provenance import Provenance, ResolutionRecord
 from nova_config.settings import NovaSettings, SecretSettings
 from nova_config.sources.base import ENVIRONMENTS
+
+if TYPE_CHECKING:
+    from nova_config.sources.settings_source import (
+        AwsSecretsSettingsSource,
+        DotenvSettingsSource,
+        SecretFilesSettingsSource,
+        StoreSettingsSource,
+        VaultSettingsSource,
+    )
 
 # The stores as pydantic-settings sources, imported on first use: an app that only instantiates
 # its settings does not pay for them at boot.
