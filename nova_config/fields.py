@@ -116,15 +116,18 @@ def _example_of(name: str, info: FieldInfo, spec: Spec, is_secret: bool) -> str:
     return ""
 
 
-def plan_field(name: str, info: FieldInfo) -> FieldPlan:
-    """Build the plan of one field from its annotation and its `Spec`."""
+def plan_field(name: str, info: FieldInfo, env_prefix: str = "") -> FieldPlan:
+    """Build the plan of one field from its annotation, its `Spec` and the model's env_prefix.
+
+    The variable is the whole name env reads (`env_prefix` included), in upper case.
+    """
     spec = _spec_of(info)
     is_secret = spec.secret if spec.secret is not None else is_secret_type(info.annotation)
     aliases = tuple(dict.fromkeys((*spec.aliases, *_pydantic_aliases(info))))
     keys = dict.fromkeys(normalise(n) for n in (name, *aliases))
     return FieldPlan(
         name=name,
-        variable=name.upper(),
+        variable=(env_prefix + name).upper(),
         secret=is_secret,
         required=info.is_required(),
         aliases=aliases,

@@ -1,10 +1,29 @@
-"""The resolution pass: each source once, in order, first found wins per field."""
+"""One load of a `SecretSettings` model through pydantic-settings' own machinery.
+
+pydantic-settings builds the sources (`settings_customise_sources`), calls each once and merges
+what they return, highest priority first. nova-config composes the default order (keyword
+arguments, env with its per-environment layer, secret folders, Vault, AWS, `.env`, defaults)
+and, while the sources run, keeps the record of the load: which source gave each field, which
+stores were skipped or failed, and every problem, so that a failed load is one `SettingsError`.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+from pydantic_settings import (
+    DotEnvSettingsSource,
+    EnvSettingsSource,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SecretsSettingsSource,
+)
+
+# pydantic-settings' own default source and merge, which it does not export; used as it uses them.
+from pydantic_settings.sources.base import DefaultSettingsSource
 
 from nova_config.errors import (
     EnvironmentNameError,
@@ -12,40 +31,37 @@ from nova_config.errors import (
     SourceError,
     SourceOrderError,
 )
-from nova_config.fields import ENVIRONMENT_FIELD, FieldPlan
+from nova_config.fields import FieldPlan
 from nova_config.hidden import HiddenDict
 from nova_config.policy import FailurePolicy
 from nova_config.provenance import Provenance, ResolutionRecord
-from nova_config.sources import DEFAULT_ORDER, REGISTRY, gate_reason, source_class
-from nova_config.sources.base import ENVIRONMENTS, LoadContext, Source
+from nova_config.sources import DEFAULT_ORDER, REGISTRY, gate_reason
+from nova_config.sources.base import ENVIRONMENTS
+
+if TYPE_CHECKING:
+    from pydantic.fields import FieldInfo
+    from pydantic_settings import BaseSettings
+
+    from nova_config.sources.settings_source import StoreSettingsSource
 
 logger = logging.getLogger("nova_config")
 
 
-class Resolution(NamedTuple):
-    """The outcome of one pass: values for validation, their provenance, and the problems."""
+def environment_of(
+    init: Mapping[str, Any], environ: Mapping[str, str], field: str | None = None
+) -> str:
+    """The environment of this load, from the environment field's argument or NOVA_ENV.
 
-    values: dict[str, Any]
-    record: ResolutionRecord
-    problems: list[Problem]
-
-    def __repr__(self) -> str:
-        # `values` holds the secrets in plain text; error trackers that capture frame locals
-        # call repr() on it, so only the field names show.
-        return (
-            f"Resolution(fields={sorted(self.values)!r}, record={self.record!r}, "
-            f"problems={len(self.problems)})"
-        )
-
-
-def environment_of(init: Mapping[str, Any], environ: Mapping[str, str]) -> str:
-    """The environment of this load, from the `environment` argument or NOVA_ENV.
+    Args:
+        init: the keyword arguments of the load.
+        environ: the process environment.
+        field: the model's field that holds the environment, if it declares one.
 
     Raises:
         EnvironmentNameError: the value names no known environment.
     """
-    raw = init.get(ENVIRONMENT_FIELD)
-    origin = "the environment argument"
+    raw = init.get(field) if field else None
+    origin = f"the {field} argument"
     if raw is None:
         raw, origin = environ.get("NOVA_ENV"), "NOVA_ENV"
     if raw is None:
@@ -81,121 +97,332 @@ def source_order(environ: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(names)
 
 
-def resolve(
-    settings_name: str,
-    plans: tuple[FieldPlan, ...],
-    init: dict[str, Any],
-    environ: Mapping[str, str],
-) -> Resolution:
-    """Run every source once and take, per field, the first value found.
+class Load:
+    """What one load knows and collects while pydantic-settings runs its sources."""
 
-    Args:
-        settings_name: the settings class, for messages and the record.
-        plans: the fields to resolve (the environment field excluded).
-        init: keyword arguments given to the settings class; they win over every source.
-        environ: the process environment.
+    def __init__(
+        self,
+        settings_name: str,
+        plans: tuple[FieldPlan, ...],
+        environment: str,
+        environ: Mapping[str, str],
+        *,
+        dotenv_disabled: bool = False,
+        environment_field: str | None = None,
+    ) -> None:
+        self.settings_name = settings_name
+        self.environment_field = environment_field
+        self.plans = plans
+        self.environment = environment
+        self.environ = environ
+        self.policy = FailurePolicy.of(environment, environ)
+        self.order = source_order(environ)
+        self.dotenv_disabled = dotenv_disabled
+        self.problems: list[Problem] = []
+        self.skipped: dict[str, str] = {}
+        self.failed: dict[str, str] = {}
+        self.consulted: list[tuple[str, PydanticBaseSettingsSource]] = []
+        self.provenance: dict[str, Provenance] = {}
+        self.values: dict[str, Any] = HiddenDict()  # the merged input, for redaction
 
-    Returns:
-        The values to validate, the record of where each came from, and every problem met.
+    def __repr__(self) -> str:
+        return f"Load({self.settings_name}, {self.environment})"
 
-    Raises:
-        EnvironmentNameError: NOVA_ENV is not a known environment.
-        SourceOrderError: NOVA_SOURCES is invalid.
-        SourceConfigError: NOVA_ON_SOURCE_ERROR or a store's own variables are invalid.
-    """
-    environment = environment_of(init, environ)
-    order = source_order(environ)
-    policy = FailurePolicy.of(environment, environ)
-    context = LoadContext(environment, environ, plans)
-    # Holds every secret in plain text until validation: its repr shows only field names.
-    values: dict[str, Any] = HiddenDict(init)
-    values[ENVIRONMENT_FIELD] = environment
-    provenance: dict[str, Provenance] = {
-        name: Provenance("init", f"keyword argument {name}") for name in init
-    }
-    if ENVIRONMENT_FIELD not in init:
-        provenance[ENVIRONMENT_FIELD] = (
-            Provenance("env", "NOVA_ENV")
-            if "NOVA_ENV" in environ
-            else Provenance("default", "default value")
-        )
-    problems: list[Problem] = []
-    consulted: list[Source] = []
-    skipped: dict[str, str] = {}
-    failed: dict[str, str] = {}
-    for name in order:
-        source = _open(name, context)
-        if isinstance(source, str):
-            skipped[name] = source
-            continue
-        consulted.append(source)
-        try:
-            result = source.load()
-        except SourceError as exc:
-            _judge(policy, name, exc, problems, failed)
-            continue
-        problems.extend(result.problems)
-        for field_name, found in result.found.items():
-            if field_name not in values:
-                values[field_name] = found.value
-                provenance[field_name] = Provenance(name, found.location, found.version)
-    for plan in plans:
-        if plan.name in values:
-            continue
-        if plan.required:
-            problems.append(_missing(plan, consulted, skipped, failed))
+    def judge(self, name: str, exc: SourceError) -> None:
+        """The one place a store's failure is judged, the same way for every store."""
+        self.failed[name] = "; ".join(p.message for p in exc.problems)
+        if self.policy.fallback:
+            logger.warning(
+                "%s; going on with the other sources (%s)", self.failed[name], self.policy.reason
+            )
         else:
-            provenance[plan.name] = Provenance("default", "default value")
-    if logger.isEnabledFor(logging.DEBUG):
-        for field_name, origin in provenance.items():
-            logger.debug("%s.%s from %s", settings_name, field_name, origin)
-    record = ResolutionRecord(
-        settings=settings_name,
-        environment=environment,
-        sources=tuple(s.name for s in consulted),
-        provenance=provenance,
-        skipped=skipped,
-        failed=failed,
-    )
-    return Resolution(values, record, problems)
+            self.problems.extend(
+                p._replace(message=f"{p.message} ({self.policy.reason} is to fail)")
+                for p in exc.problems
+            )
 
+    def merged(self, state: dict[str, Any]) -> None:
+        """Take the merged input: defaults' provenance, the environment field, a debug log."""
+        for plan in self.plans:
+            if plan.name not in self.provenance and not plan.required:
+                self.provenance[plan.name] = Provenance("default", "default value")
+        field = self.environment_field
+        if field is not None and field not in state:
+            # The environment of the load, never read from a source (see SecretSettings).
+            state[field] = self.environment
+        self.values = state
+        if logger.isEnabledFor(logging.DEBUG):
+            # Places only: pydantic-settings' own PYDANTIC_SETTINGS_DEBUG log shows the values.
+            for name, origin in self.provenance.items():
+                logger.debug("%s.%s from %s", self.settings_name.rpartition(":")[2], name, origin)
 
-def _open(name: str, context: LoadContext) -> Source | str:
-    """The source to read, or why this load skips it (a gated store is not even imported)."""
-    reason = gate_reason(name, context.environ)
-    if reason is not None:
-        return reason
-    cls = source_class(name)
-    reason = cls.skip_reason(context)
-    return reason if reason is not None else cls(context)
-
-
-def _judge(
-    policy: FailurePolicy,
-    name: str,
-    exc: SourceError,
-    problems: list[Problem],
-    failed: dict[str, str],
-) -> None:
-    """The one place a store's failure is judged, the same way for every store."""
-    failed[name] = "; ".join(p.message for p in exc.problems)
-    if policy.fallback:
-        logger.warning("%s; going on with the other sources (%s)", failed[name], policy.reason)
-    else:
-        problems.extend(
-            p._replace(message=f"{p.message} ({policy.reason} is to fail)") for p in exc.problems
+    def record(self) -> ResolutionRecord:
+        """The record of this load: environment, sources, provenance, skipped and failed."""
+        return ResolutionRecord(
+            settings=self.settings_name,
+            environment=self.environment,
+            sources=tuple(dict.fromkeys(name for name, _ in self.consulted if name != "init")),
+            provenance=dict(self.provenance),
+            skipped=dict(self.skipped),
+            failed=dict(self.failed),
         )
 
 
-def _missing(
-    plan: FieldPlan, consulted: list[Source], skipped: dict[str, str], failed: dict[str, str]
-) -> Problem:
-    tried = [
-        f"{failed[source.name]} (not read)" if source.name in failed else source.places(plan)
-        for source in consulted
-    ]
-    tried.extend(skipped.values())
-    places = "".join(f"\n  {place}" for place in tried)
+# The load under way in this context: set by SecretSettings.__init__ around pydantic-settings'
+# own __init__, read by settings_customise_sources and the stores' sources.
+CURRENT: ContextVar[Load | None] = ContextVar("nova_config_load", default=None)
+
+
+class EnvironmentLayer(EnvSettingsSource):
+    """The per-environment layer of env: `STAGING_` in front of the whole name env would read.
+
+    It reads what upstream's env source reads (prefix, aliases, nested delimiter, JSON) from the
+    variables that start with the environment's prefix, the prefix taken off. A variable whose
+    whole name is itself one env reads for a field (`TEST_MODE` for a field `test_mode`) stays
+    that field's: the plain name wins, so a variable never sets two fields.
+    """
+
+    def __init__(self, base: EnvSettingsSource, environment: str) -> None:
+        self.base = base
+        self.prefix = environment.upper() + "_"
+        super().__init__(
+            base.settings_cls,
+            case_sensitive=base.case_sensitive,
+            env_prefix=base.env_prefix,
+            env_nested_delimiter=base.env_nested_delimiter,
+            env_nested_max_split=base.env_nested_max_split,
+            env_ignore_empty=base.env_ignore_empty,
+            env_parse_none_str=base.env_parse_none_str,
+            env_parse_enums=base.env_parse_enums,
+        )
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        prefix = self.prefix if self.base.case_sensitive else self.prefix.lower()
+        cut = len(prefix)
+        layer = {k[cut:]: v for k, v in self.base.env_vars.items() if k.startswith(prefix)}
+        if layer:
+            plain = set(plain_names(self.base))
+            for key in [k for k in layer if prefix + k in plain]:
+                del layer[key]
+        return layer
+
+    def __repr__(self) -> str:
+        return f"EnvironmentLayer(prefix={self.prefix!r})"
+
+
+def plain_names(source: EnvSettingsSource) -> list[str]:
+    """Every variable name (as env_vars keys it) that an env source reads for some field."""
+    names: list[str] = []
+    for name, field in source.settings_cls.model_fields.items():
+        names.extend(env for _, env, _ in source._extract_field_info(field, name))
+    return names
+
+
+def compose(
+    settings_cls: type[BaseSettings],
+    init_settings: PydanticBaseSettingsSource,
+    env_settings: PydanticBaseSettingsSource,
+    dotenv_settings: PydanticBaseSettingsSource,
+    file_secret_settings: PydanticBaseSettingsSource,
+) -> tuple[PydanticBaseSettingsSource, ...]:
+    """The default order of a SecretSettings load, or NOVA_SOURCES' order.
+
+    Keyword arguments always come first; then env (its per-environment layer over the plain
+    names), secret folders (`secrets_dir` as upstream reads it, when set, then nova's folders),
+    Vault, AWS and `.env` (the `env_file` upstream reads when one is configured, else nova's
+    `.env` with its per-environment layer). Defaults come last, added by pydantic-settings.
+    """
+    from nova_config.sources.settings_source import store_source  # noqa: PLC0415 - cycle
+
+    load = CURRENT.get()
+    if load is None:  # not inside SecretSettings.__init__ (a direct call): upstream's order
+        return init_settings, env_settings, dotenv_settings, file_secret_settings
+    sources: list[PydanticBaseSettingsSource] = [init_settings]
+    load.consulted.append(("init", init_settings))
+    for name in load.order:
+        reason = gate_reason(name, load.environ)
+        if reason is not None:
+            load.skipped[name] = reason
+            continue
+        if name == "env" and isinstance(env_settings, EnvSettingsSource):
+            prefix = load.environment.upper() + "_"
+            if not env_settings.case_sensitive:
+                prefix = prefix.lower()
+            # The layer is built only when a variable has the prefix: most loads set none.
+            if any(key.startswith(prefix) for key in env_settings.env_vars):
+                layer = EnvironmentLayer(env_settings, load.environment)
+                sources.append(layer)
+                load.consulted.append(("env", layer))
+            sources.append(env_settings)
+            load.consulted.append(("env", env_settings))
+            continue
+        if (
+            name == "files"
+            and isinstance(file_secret_settings, SecretsSettingsSource)
+            and file_secret_settings.secrets_dir is not None
+        ):
+            # `secrets_dir` read as upstream reads it, then nova's own folders.
+            sources.append(file_secret_settings)
+            load.consulted.append(("files", file_secret_settings))
+        if name == "dotenv" and isinstance(dotenv_settings, DotEnvSettingsSource):
+            if load.dotenv_disabled:
+                load.skipped["dotenv"] = ".env files are not read (_env_file=None)"
+                continue
+            if dotenv_settings.env_file is not None:
+                sources.append(dotenv_settings)
+                load.consulted.append(("dotenv", dotenv_settings))
+                continue
+        store = store_source(name, settings_cls, load)
+        if store.source is None:
+            load.skipped[name] = store.skipped or f"{name} is off"
+            continue
+        sources.append(store)
+        load.consulted.append((name, store))
+    return tuple(sources)
+
+
+def build_values(
+    settings_cls: type[BaseSettings],
+    sources: tuple[PydanticBaseSettingsSource, ...],
+    init_kwargs: dict[str, Any],
+) -> dict[str, Any]:
+    """Run each source once, highest priority first, and merge as pydantic-settings does.
+
+    Also records, per field, the source that gave its value, in the load under way.
+    """
+    from pydantic._internal._utils import deep_update  # noqa: PLC0415 - pydantic-settings' merge
+
+    load = CURRENT.get()
+    state: dict[str, Any] = HiddenDict()
+    defaults: dict[str, Any] = {}
+    states: dict[str, dict[str, Any]] = HiddenDict()
+    keys = field_keys(settings_cls)
+    for source in sources:
+        source._set_current_state(state)
+        source._set_settings_sources_data(states)
+        name = getattr(source, "__name__", type(source).__name__)
+        source_state = source()
+        if isinstance(source, DefaultSettingsSource):
+            defaults = source_state
+        states[name] = source_state
+        if load is not None:
+            for key in source_state:
+                field = keys.get(key)
+                if field is not None and field not in load.provenance:
+                    load.provenance[field] = provenance_of(source, field, key, load)
+        state = HiddenDict(deep_update(source_state, state))
+    state = HiddenDict(
+        {key: val for key, val in state.items() if key not in defaults or defaults[key] != val}
+    )
+    if load is not None:
+        load.merged(state)
+    last = sources[-1] if sources else None
+    if isinstance(last, PydanticBaseSettingsSource) and init_kwargs:
+        settings_cls._settings_restore_init_kwarg_names(
+            settings_cls,
+            init_kwargs,
+            state,
+            last._init_state,
+        )
+    return state
+
+
+def field_keys(settings_cls: type[BaseSettings]) -> dict[str, str]:
+    """Every key a source may give a field under (name, aliases, lower case), to the field."""
+    keys: dict[str, str] = {}
+    for name, field in settings_cls.model_fields.items():
+        for key in _names_of(name, field):
+            keys.setdefault(key, name)
+            keys.setdefault(key.lower(), name)
+    return keys
+
+
+def _names_of(name: str, field: FieldInfo) -> list[str]:
+    from pydantic import AliasChoices  # noqa: PLC0415 - loaded with pydantic anyway
+
+    names = [name]
+    for alias in (field.validation_alias, field.alias):
+        choices = alias.choices if isinstance(alias, AliasChoices) else [alias]
+        for choice in choices:
+            if isinstance(choice, str):
+                names.append(choice)
+            elif choice is not None and getattr(choice, "path", None):
+                first = choice.path[0]  # an AliasPath: its first step is the input key
+                if isinstance(first, str):
+                    names.append(first)
+    return names
+
+
+def provenance_of(
+    source: PydanticBaseSettingsSource, field: str, key: str, load: Load
+) -> Provenance:
+    """Where a source found a field: its name and the variable, file, path or key."""
+    name = next((n for n, s in load.consulted if s is source), type(source).__name__)
+    found = getattr(source, "found_for", None)
+    if callable(found):
+        location, version = found(field)
+        return Provenance(name, location, version)
+    if isinstance(source, InitSettingsSource):
+        return Provenance("init", f"keyword argument {key}")
+    if isinstance(source, EnvSettingsSource) and not isinstance(source, DotEnvSettingsSource):
+        variable = _variable_of(source, field)
+        if isinstance(source, EnvironmentLayer):
+            variable = source.prefix + variable
+        return Provenance(name, variable)
+    if isinstance(source, DotEnvSettingsSource):
+        files = source.env_file if isinstance(source.env_file, list | tuple) else [source.env_file]
+        return Provenance(name, f"{_variable_of(source, field)} in {', '.join(map(str, files))}")
+    if isinstance(source, SecretsSettingsSource):
+        return Provenance(name, f"{_variable_of(source, field)} in {source.secrets_dir}")
+    return Provenance(name, type(source).__name__)
+
+
+def _variable_of(source: Any, field: str) -> str:
+    """The variable (or file) name an env-style source read a field under, as people write it."""
+    env_vars = getattr(source, "env_vars", {})
+    plain = source.env_prefix + field
+    if not source.case_sensitive:
+        plain = plain.lower()
+    if plain in env_vars:  # the usual case, without asking pydantic-settings for every name
+        return str(plain if source.case_sensitive else plain.upper())
+    info = source.settings_cls.model_fields[field]
+    names = [env for _, env, _ in source._extract_field_info(info, field)]
+    name = next((n for n in names if n in env_vars), names[0] if names else field)
+    return name if source.case_sensitive else name.upper()
+
+
+def places_of(load: Load, plan: FieldPlan, settings_cls: type[BaseSettings]) -> list[str]:
+    """Where the load looked for a field, source by source, for the missing-field message."""
+    places: list[str] = []
+    for name, source in load.consulted:
+        if name in load.failed:
+            places.append(f"{load.failed[name]} (not read)")
+            continue
+        where = getattr(source, "places_for", None)
+        if callable(where):
+            places.append(where(plan))
+        elif isinstance(source, EnvironmentLayer):
+            continue  # named on the line of the plain names, before them
+        elif isinstance(source, EnvSettingsSource) and not isinstance(source, DotEnvSettingsSource):
+            info = settings_cls.model_fields[plan.name]
+            names = [env for _, env, _ in source._extract_field_info(info, plan.name)]
+            shown = [n if source.case_sensitive else n.upper() for n in names]
+            # The per-environment layer reads the same names with the environment's prefix
+            # (it is built only when such a variable is set, but always looked in).
+            shown = [load.environment.upper() + "_" + n for n in shown] + shown
+            kind = "environment variables" if len(shown) > 1 else "environment variable"
+            places.append(f"{kind} {', '.join(dict.fromkeys(shown))}")
+        elif isinstance(source, DotEnvSettingsSource):
+            places.append(f"{plan.variable} in {source.env_file}")
+        elif isinstance(source, SecretsSettingsSource):
+            places.append(f"a file named {plan.name} in {source.secrets_dir}")
+    places.extend(load.skipped.values())
+    return places
+
+
+def missing_problem(load: Load, plan: FieldPlan, settings_cls: type[BaseSettings]) -> Problem:
+    """The problem of a required field that no source holds, with every place looked in."""
+    places = "".join(f"\n  {place}" for place in places_of(load, plan, settings_cls))
     return Problem(
         plan.variable,
         f"{plan.variable} is missing; set it in one of the places looked in:{places}",
@@ -203,4 +430,19 @@ def _missing(
     )
 
 
-__all__ = ["Resolution", "environment_of", "resolve", "source_order"]
+def judge_store(load: Load, store: StoreSettingsSource, exc: SourceError) -> None:
+    """A store source's failure, judged by the load's one failure policy."""
+    load.judge(store.store, exc)
+
+
+__all__ = [
+    "CURRENT",
+    "EnvironmentLayer",
+    "Load",
+    "build_values",
+    "compose",
+    "environment_of",
+    "field_keys",
+    "missing_problem",
+    "source_order",
+]

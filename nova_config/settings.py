@@ -4,9 +4,11 @@ No `from __future__ import annotations` here: pydantic would have to evaluate ev
 string when the models are built, which is a measurable part of an application's import time.
 """
 
+import inspect
 import json
 import os
-from typing import Annotated, Any, ClassVar
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar, Self
 from urllib.parse import quote
 
 from pydantic import (
@@ -19,14 +21,22 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from nova_config.errors import Problem, SecretFieldError, SettingsError
-from nova_config.fields import ENVIRONMENT_FIELD, FieldPlan, is_secret_type, plan_field, secret
+from nova_config.fields import FieldPlan, is_secret_type, plan_field, secret
 from nova_config.fields import setting as setting_spec
 from nova_config.hidden import HiddenDict, HiddenEnviron, HiddenList
 from nova_config.provenance import Provenance, ResolutionRecord
-from nova_config.resolve import Resolution, resolve
+from nova_config.resolve import (
+    CURRENT,
+    Load,
+    build_values,
+    compose,
+    environment_of,
+    field_keys,
+    missing_problem,
+)
 from nova_config.sources.base import Environment
 from nova_config.validators import (
     OWN_ERROR,
@@ -42,36 +52,40 @@ from nova_config.validators import (
 _ENVIRON = HiddenEnviron(os.environ)
 
 
-class SecretSettings(BaseSettings):
-    """A settings model whose values come from nova-config's sources, with provenance.
+# pydantic-settings' own keyword options of a settings class (`_env_file=None`, `_secrets_dir=`).
+_INIT_OPTIONS = frozenset(
+    name for name in inspect.signature(BaseSettings.__init__).parameters if name.startswith("_")
+)
 
-    Subclass it and declare fields; mark secrets with `SecretStr` (and `secret(...)` metadata
-    for file aliases and examples). Instantiating it runs one resolution pass over the sources
-    (pydantic-settings' own sources and `settings_customise_sources` are not used), validates
-    with inputs hidden, and raises one `SettingsError` that lists every problem.
+
+class SecretSettings(BaseSettings):
+    """A pydantic-settings `BaseSettings` whose values also come from nova-config's stores.
+
+    It behaves as `BaseSettings` for every pydantic-settings option (prefixes, aliases, JSON
+    values, nested models, `env_file`, `secrets_dir`, `_env_file=`, `settings_customise_sources`)
+    and adds: the default order init, env (with its per-environment layer), secret folders,
+    Vault, AWS, `.env`, defaults; the failure policy; provenance per field (`source_of`); and
+    one `SettingsError` that lists every problem with no value in it, instead of pydantic's
+    `ValidationError`, whose `errors()` keep the inputs.
     """
 
-    model_config = SettingsConfigDict(
-        extra="forbid",
-        frozen=True,
-        hide_input_in_errors=True,
-        validate_default=True,
-    )
+    model_config = SettingsConfigDict(hide_input_in_errors=True)
 
-    environment: Environment = "development"
-
-    _resolution: ResolutionRecord = PrivateAttr()
+    _resolution: ResolutionRecord | None = PrivateAttr(default=None)
 
     __nova_plans__: ClassVar[tuple[FieldPlan, ...]] = ()
     __nova_examples__: ClassVar[frozenset[str]] = frozenset()
+    # The field that holds the environment of the load, if the model declares one: it is set
+    # from its keyword argument or NOVA_ENV, never read from a source.
+    __nova_environment_field__: ClassVar[str | None] = None
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
         plans = tuple(
-            plan_field(name, info)
+            plan_field(name, info, cls.model_config.get("env_prefix") or "")
             for name, info in cls.model_fields.items()
-            if name != ENVIRONMENT_FIELD
+            if name != cls.__nova_environment_field__
         )
         for plan in plans:
             if plan.secret and not is_secret_type(cls.model_fields[plan.name].annotation):
@@ -88,25 +102,74 @@ class SecretSettings(BaseSettings):
         init: HiddenDict[str, Any] = HiddenDict(values)
         del values
         cls = type(self)
-        resolution = resolve(
-            f"{cls.__module__}:{cls.__qualname__}", cls.__nova_plans__, init, _ENVIRON
+        options = {name: init.pop(name) for name in [n for n in init if n in _INIT_OPTIONS]}
+        field = cls.__nova_environment_field__
+        environment = environment_of(init, _ENVIRON, field)
+        given = field is not None and field in init
+        if given and field is not None:
+            init[field] = environment  # as validated: `Production` becomes `production`
+        load = Load(
+            f"{cls.__module__}:{cls.__qualname__}",
+            cls.__nova_plans__,
+            environment,
+            _ENVIRON,
+            dotenv_disabled="_env_file" in options and options["_env_file"] is None,
+            environment_field=field,
         )
         invalid: list[Problem] = []
+        token = CURRENT.set(load)
         try:
-            # BaseModel, not BaseSettings: the values are already resolved.
-            BaseModel.__init__(self, **resolution.values)
+            BaseSettings.__init__(self, **options, **init)
         except ValidationError as exc:
-            invalid = _invalid_problems(cls, exc, resolution)
-        problems = resolution.problems + invalid
+            invalid = _invalid_problems(cls, exc, load)
+        finally:
+            CURRENT.reset(token)
+        if field is not None and not given:
+            load.provenance[field] = (
+                Provenance("env", "NOVA_ENV")
+                if "NOVA_ENV" in _ENVIRON
+                else Provenance("default", "default value")
+            )
+        for plan in cls.__nova_plans__:
+            if plan.required and plan.name not in load.provenance:
+                load.problems.append(missing_problem(load, plan, cls))
+        problems = load.problems + invalid
+        record = load.record()
         if problems:
             # Raised outside the except block, so the ValidationError (which keeps the inputs
             # in its errors()) is neither the cause nor the context of what the user sees.
             raise SettingsError(
                 problems,
-                title=f"{cls.__name__} could not be loaded ({resolution.record.environment})",
-                resolution=resolution.record,
+                title=f"{cls.__name__} could not be loaded ({environment})",
+                resolution=record,
             )
-        self._resolution = resolution.record
+        self._resolution = record
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """nova-config's order: init, env, secret folders, Vault, AWS, `.env` (then defaults).
+
+        Override it to reorder, drop or add sources (upstream's included); call this one
+        through `super()` to start from nova-config's order.
+        """
+        return compose(
+            settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+        )
+
+    @classmethod
+    def _settings_build_values(
+        cls, sources: tuple[PydanticBaseSettingsSource, ...], init_kwargs: dict[str, Any]
+    ) -> dict[str, Any]:
+        # pydantic-settings' merge, plus the record of which source gave each field, and with
+        # the values kept in containers whose repr hides them.
+        return build_values(cls, sources, init_kwargs)
 
     @field_validator("*", mode="after")
     @classmethod
@@ -114,7 +177,8 @@ class SecretSettings(BaseSettings):
         if isinstance(value, SecretStr):
             text = value.get_secret_value()
             check_secret_text(text)
-            strict = info.data.get(ENVIRONMENT_FIELD) in STRICT_ENVIRONMENTS
+            load = CURRENT.get()
+            strict = load is not None and load.environment in STRICT_ENVIRONMENTS
             if strict and is_placeholder(text, cls.__nova_examples__):
                 raise invalid(
                     "is a placeholder, not a real secret (staging and production refuse "
@@ -122,26 +186,63 @@ class SecretSettings(BaseSettings):
                 )
         return value
 
+    def __eq__(self, other: object) -> bool:
+        # Values only, as two BaseSettings compare: where they came from is not part of them.
+        if not isinstance(other, BaseModel):
+            return NotImplemented
+        return (
+            type(self) is type(other)
+            and self.__dict__ == other.__dict__
+            and self.__pydantic_extra__ == other.__pydantic_extra__
+        )
+
+    __hash__ = BaseSettings.__hash__
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy, as pydantic makes it; updated fields are recorded as given in code."""
+        copy = super().model_copy(update=update, deep=deep)
+        record = self._resolution
+        if record is not None and update:
+            provenance = dict(record.provenance)
+            for name in update:
+                provenance[name] = Provenance("init", f"{name} given to model_copy()")
+            copy._resolution = record._replace(provenance=provenance)
+        return copy
+
     def source_of(self, field: str) -> Provenance:
         """Where a field's value came from.
 
         Args:
-            field: the field name, such as `alpaca_api_key`.
+            field: the field name, such as `alpaca_api_key`; for a nested model's field, its
+                dotted path (`database.host`) gives the provenance of the top-level field.
 
         Returns:
             Its provenance: `.source`, `.location` and, for versioned stores, `.version`.
 
         Raises:
             KeyError: the model has no such field.
+            SettingsError: the instance was not loaded (`model_construct()`).
         """
+        top = field.partition(".")[0]
+        if top not in type(self).model_fields:
+            raise KeyError(f"{type(self).__name__} has no setting {field!r}")
         try:
-            return self._resolution.provenance[field]
+            return self.resolution.provenance[top]
         except KeyError:
-            raise KeyError(f"{type(self).__name__} has no setting {field!r}") from None
+            raise KeyError(f"{type(self).__name__} has no provenance for {field!r}") from None
 
     @property
     def resolution(self) -> ResolutionRecord:
-        """The record of this load: environment, sources consulted, provenance per field."""
+        """The record of this load: environment, sources consulted, provenance per field.
+
+        Raises:
+            SettingsError: the instance was not loaded but built with `model_construct()`.
+        """
+        if self._resolution is None:
+            raise SettingsError(
+                f"{type(self).__name__} was built with model_construct(), not loaded: it has "
+                "no record of where its values came from"
+            )
         return self._resolution
 
 
@@ -196,36 +297,50 @@ def _plain(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _invalid_problems(
-    cls: type[SecretSettings], exc: ValidationError, resolution: Resolution
-) -> list[Problem]:
+def _invalid_problems(cls: type[SecretSettings], exc: ValidationError, load: Load) -> list[Problem]:
     plans = {plan.name: plan for plan in cls.__nova_plans__}
+    keys = field_keys(cls)
     secrets: HiddenList[str] = HiddenList(
         text
-        for name, v in resolution.values.items()
-        if name in plans and plans[name].secret and (text := _plain(v)) is not None
+        for key, v in load.values.items()
+        if (name := keys.get(key)) in plans
+        and plans[name].secret
+        and (text := _plain(v)) is not None
     )
     problems = []
     for error in exc.errors(include_url=False, include_context=False, include_input=False):
-        name = str(error["loc"][0]) if error["loc"] else ""
+        key = str(error["loc"][0]) if error["loc"] else ""
+        name = keys.get(key, key)
         plan = plans.get(name)
-        if plan is not None and error["type"] == "missing":
-            continue  # the resolution pass reported it, with the places it looked
+        if plan is not None and error["type"] == "missing" and len(error["loc"]) == 1:
+            continue  # reported with the places the load looked in
         if error["type"] == "extra_forbidden":
-            problems.append(Problem(name, f"{name} is not a setting of {cls.__name__}"))
+            problems.append(Problem(key, f"{key} is not a setting of {cls.__name__}"))
             continue
         variable = plan.variable if plan else name or cls.__name__
+        where_in = ".".join(str(step) for step in error["loc"][1:])
+        if where_in:
+            variable = f"{variable} ({where_in})" if plan else variable
         message = str(error["msg"]).removeprefix("Value error, ")
         if error["type"] != OWN_ERROR:
             message = _redact(message, secrets)
-        origin = resolution.record.provenance.get(name)
+        origin = load.provenance.get(name)
         where = f" ({origin})" if origin else ""
-        problems.append(Problem(variable, f"{variable}{where} is invalid: {message}"))
+        problems.append(
+            Problem(plan.variable if plan else variable, f"{variable}{where} is invalid: {message}")
+        )
     return problems
 
 
 class NovaSettings(SecretSettings):
     """The Nova Aetus trading app's settings: Discord alerts, TimescaleDB and the Alpaca broker."""
+
+    # Nova's settings are read once at boot and never changed; other models choose for
+    # themselves (SecretSettings is not frozen, as BaseSettings is not).
+    model_config = SettingsConfigDict(frozen=True)
+    __nova_environment_field__ = "environment"
+
+    environment: Environment = "development"
 
     discord_webhook_url: Annotated[
         SecretStr,

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import STORE_PREFIXES, VALID, MemorySource
 from nova_config import NovaSettings, SettingsError
-from nova_config.resolve import resolve
+from nova_config.resolve import CURRENT, Load, build_values
 from nova_config.sources.base import LoadContext
 
 
@@ -66,15 +66,21 @@ def test_source_repr_shows_where_not_what(memory: type[MemorySource]) -> None:
     assert repr(MemorySource(context)) == "MemorySource(mem://local)"
 
 
-def test_resolution_repr_names_fields_not_values() -> None:
-    """The pass holds plain secrets, so its repr (what frame-locals capture shows) hides them."""
-
-    outcome = resolve("t:T", NovaSettings.__nova_plans__, {}, dict(VALID))
-    assert outcome.values["alpaca_api_key"] == VALID["ALPACA_API_KEY"]
-    text = repr(outcome)
-    assert "alpaca_api_key" in text
+def test_merged_values_and_the_load_hide_their_values(valid_env: dict[str, str]) -> None:
+    """The merged input holds plain secrets, so its repr (what frame locals show) hides them."""
+    load = Load("t:T", NovaSettings.__nova_plans__, "development", dict(VALID))
+    token = CURRENT.set(load)
+    try:
+        sources, init = NovaSettings._settings_init_sources()
+        state = build_values(NovaSettings, sources, init)
+    finally:
+        CURRENT.reset(token)
+    assert state["alpaca_api_key"] == valid_env["ALPACA_API_KEY"]
+    assert load.values is state
+    assert "alpaca_api_key" in repr(state)
     for value in VALID.values():
-        assert value not in text
+        assert value not in repr(state)
+        assert value not in repr(load)
 
 
 def test_gated_stores_are_not_imported_when_off() -> None:
@@ -89,7 +95,7 @@ def test_gated_stores_are_not_imported_when_off() -> None:
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
     modules, skipped = done.stdout.splitlines()
-    loaded = ["base", "dotenv", "env", "fileread", "files"]
+    loaded = ["base", "dotenv", "fileread", "files", "settings_source"]
     assert modules == str([f"nova_config.sources.{name}" for name in loaded])
     assert skipped == str(
         [("aws", "aws: NOVA_AWS_SECRET_ID is not set"), ("vault", "vault: VAULT_ADDR is not set")]

@@ -206,14 +206,18 @@ class ShopSettings(SecretSettings):
     region: str = "eu"
 
 
-def test_any_subclass_gets_sources_and_aliases(secrets_dir: Path) -> None:
+def test_any_subclass_gets_sources_and_aliases(
+    secrets_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A subclass's own fields, aliases and examples work like NovaSettings'."""
     write(secrets_dir / "Stripe", "sk_live_abcdef\n")
     settings = ShopSettings()
     assert settings.stripe_key.get_secret_value() == "sk_live_abcdef"
     assert settings.source_of("stripe_key").location == str(secrets_dir / "Stripe")
+    assert "environment" not in ShopSettings.model_fields  # SecretSettings adds no field
+    monkeypatch.setenv("NOVA_ENV", "production")
     with pytest.raises(SettingsError, match=r"STRIPE_KEY .* is invalid: is a placeholder"):
-        ShopSettings(environment="production", stripe_key="sk_test_placeholder")
+        ShopSettings(stripe_key="sk_test_placeholder")
 
 
 def test_secret_marker_on_a_plain_str_is_refused() -> None:

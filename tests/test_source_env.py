@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import SecretStr
+from pydantic_settings import SettingsConfigDict
 
-from nova_config import NovaSettings, SettingsError
+from nova_config import NovaSettings, SecretSettings, SettingsError
 from nova_config.sources.base import LoadContext
 from nova_config.sources.env import EnvSource
 
@@ -63,12 +65,32 @@ def test_empty_variable_is_an_error_not_a_fallthrough(
         NovaSettings()
 
 
-def test_lowercase_names_are_not_read(
+def test_names_match_in_any_case_as_in_pydantic_settings(
     valid_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Names are exact upper case, so a stray lowercase variable cannot shadow the real one."""
+    """As BaseSettings reads them (case_sensitive=False), a lowercase variable is read."""
+    monkeypatch.delenv("ALPACA_API_KEY")
     monkeypatch.setenv("alpaca_api_key", "AKLOWERCASE")
-    assert NovaSettings().alpaca_api_key.get_secret_value() == valid_env["ALPACA_API_KEY"]
+    settings = NovaSettings()
+    assert settings.alpaca_api_key.get_secret_value() == "AKLOWERCASE"
+    assert settings.source_of("alpaca_api_key") == ("env", "ALPACA_API_KEY", None)
+
+
+def test_a_case_sensitive_model_reads_exact_names_only(
+    valid_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`case_sensitive=True` is honoured: only the exact name is read."""
+
+    class Exact(SecretSettings):
+        model_config = SettingsConfigDict(case_sensitive=True)
+        ALPACA_API_KEY: SecretStr
+
+    monkeypatch.delenv("ALPACA_API_KEY")
+    monkeypatch.setenv("alpaca_api_key", "AKLOWERCASE")
+    with pytest.raises(SettingsError, match="ALPACA_API_KEY is missing"):
+        Exact()
+    monkeypatch.setenv("ALPACA_API_KEY", "AKEXACT")
+    assert Exact().ALPACA_API_KEY.get_secret_value() == "AKEXACT"
 
 
 def test_repr_names_where_it_reads_not_what() -> None:
@@ -81,15 +103,3 @@ def test_repr_names_where_it_reads_not_what() -> None:
     assert "AKSECRETVALUE" not in repr(source)
     assert "AKSECRETVALUE" not in repr(source.load().found["alpaca_api_key"])
     assert "STAGING_" in repr(source)
-
-
-def test_wrong_case_variable_is_named_in_the_missing_message(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """When a secret is missing, a lowercase variable of that name is pointed out."""
-    monkeypatch.setenv("alpaca_api_key", "AKLOWER")
-    with pytest.raises(SettingsError) as excinfo:
-        NovaSettings(discord_webhook_url="https://discord.com/api/webhooks/1/t")
-    text = str(excinfo.value)
-    assert "(alpaca_api_key is set, but names are upper case)" in text
-    assert "AKLOWER" not in text

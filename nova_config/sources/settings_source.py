@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     from pydantic.fields import FieldInfo
     from pydantic_settings import BaseSettings
 
+    from nova_config.resolve import Load
+
 logger = logging.getLogger("nova_config")
 _NOT_JSON = object()
 
@@ -73,6 +75,7 @@ class StoreSettingsSource(PydanticBaseSettingsSource):
         *,
         environment: str | None = None,
         on_error: str | None = None,
+        _load: Load | None = None,
         **options: Any,
     ) -> None:
         """Configure the store.
@@ -82,12 +85,15 @@ class StoreSettingsSource(PydanticBaseSettingsSource):
             environment: the environment (default NOVA_ENV, else development).
             on_error: `fail` or `fallback` when the store cannot be read (default
                 NOVA_ON_SOURCE_ERROR, else by environment).
+            _load: the SecretSettings load this source takes part in (set by SecretSettings):
+                failures and problems are then reported to it, not raised.
             **options: the store's own options (see the subclass).
 
         Raises:
             SourceConfigError: an unknown option, or the store's configuration is invalid.
         """
         super().__init__(settings_cls)
+        self.load = _load
         overrides: dict[str, str] = {}
         for name, value in options.items():
             variable = self.options.get(name)
@@ -106,9 +112,14 @@ class StoreSettingsSource(PydanticBaseSettingsSource):
             overrides["NOVA_ENV"] = environment
         if on_error is not None:
             overrides["NOVA_ON_SOURCE_ERROR"] = on_error
-        self.environ = HiddenEnviron(ChainMap(overrides, os.environ))
-        self.environment = environment_from(self.environ)
-        self.plans = plans_of(settings_cls)
+        if _load is not None:
+            self.environ: Mapping[str, str] = _load.environ
+            self.environment = _load.environment
+            self.plans = _load.plans
+        else:
+            self.environ = HiddenEnviron(ChainMap(overrides, os.environ))
+            self.environment = environment_from(self.environ)
+            self.plans = plans_of(settings_cls)
         context = LoadContext(self.environment, self.environ, self.plans)
         cls = source_class(self.store)
         self.skipped = cls.skip_reason(context)
@@ -129,8 +140,21 @@ class StoreSettingsSource(PydanticBaseSettingsSource):
         """
         if self.source is None:
             return {}
-        policy = FailurePolicy.of(self.environment, self.environ)
+        load = self.load
         failure: SourceError | None = None
+        if load is not None:
+            try:
+                result = self.source.load()
+            except SourceError as exc:
+                failure = exc
+            if failure is not None:
+                load.judge(self.store, failure)
+                return {}
+            self.result = result
+            values, problems = self.values_of(result)
+            load.problems.extend(problems)
+            return values
+        policy = FailurePolicy.of(self.environment, self.environ)
         try:
             result = self.source.load()
         except SourceError as exc:
@@ -181,9 +205,34 @@ class StoreSettingsSource(PydanticBaseSettingsSource):
             values[input_key(plan.name, field)] = value
         return values, problems
 
+    def found_for(self, field: str) -> tuple[str, str | None]:
+        """Where the last read found a field, and the store's version of it."""
+        found = self.result.found.get(field) if self.result is not None else None
+        if found is None:
+            return self.store, None
+        return found.location, found.version
+
+    def places_for(self, plan: FieldPlan) -> str:
+        """Where the store looked for a field, for the missing-field message."""
+        if self.source is None:
+            return self.skipped or f"{self.store} is off"
+        return self.source.places(plan)
+
     def __repr__(self) -> str:
-        where = self.skipped if self.source is None else repr(self.source)
+        try:
+            where = self.skipped if self.source is None else repr(self.source)
+        except AttributeError:  # a constructor that failed: error trackers still call repr()
+            where = "not configured"
         return f"{type(self).__name__}({where})"
+
+
+def store_source(name: str, settings_cls: type[BaseSettings], load: Load) -> StoreSettingsSource:
+    """The source of a registered store for one SecretSettings load."""
+    cls = _STORE_SOURCES.get(name)
+    if cls is None:
+        cls = type(f"{name.title()}StoreSource", (StoreSettingsSource,), {"store": name})
+        _STORE_SOURCES[name] = cls
+    return cls(settings_cls, _load=load)
 
 
 def input_key(name: str, field: FieldInfo) -> str:
@@ -230,12 +279,15 @@ class DotenvSettingsSource(StoreSettingsSource):
         *,
         environment: str | None = None,
         on_error: str | None = None,
+        _load: Load | None = None,
         **options: Any,
     ) -> None:
         allow = options.get("allow_in_production")
         if isinstance(allow, bool):
             options["allow_in_production"] = "1" if allow else "0"
-        super().__init__(settings_cls, environment=environment, on_error=on_error, **options)
+        super().__init__(
+            settings_cls, environment=environment, on_error=on_error, _load=_load, **options
+        )
 
 
 class VaultSettingsSource(StoreSettingsSource):
@@ -266,11 +318,16 @@ class VaultSettingsSource(StoreSettingsSource):
         *,
         environment: str | None = None,
         on_error: str | None = None,
+        _load: Load | None = None,
         **options: Any,
     ) -> None:
-        if options.get("addr") is None and not os.environ.get("VAULT_ADDR"):
+        # Added by hand, the source must know where Vault is; in a SecretSettings load, NOVA_SOURCES
+        # naming vault means the Vault CLI's default address, as the README says.
+        if _load is None and options.get("addr") is None and not os.environ.get("VAULT_ADDR"):
             raise SourceConfigError("VaultSettingsSource needs an address: addr= or VAULT_ADDR")
-        super().__init__(settings_cls, environment=environment, on_error=on_error, **options)
+        super().__init__(
+            settings_cls, environment=environment, on_error=on_error, _load=_load, **options
+        )
 
 
 class AwsSecretsSettingsSource(StoreSettingsSource):
@@ -295,14 +352,28 @@ class AwsSecretsSettingsSource(StoreSettingsSource):
         *,
         environment: str | None = None,
         on_error: str | None = None,
+        _load: Load | None = None,
         **options: Any,
     ) -> None:
-        if options.get("secret_ids") is None and not os.environ.get("NOVA_AWS_SECRET_ID"):
+        if (
+            _load is None
+            and options.get("secret_ids") is None
+            and "NOVA_AWS_SECRET_ID" not in os.environ
+        ):
             raise SourceConfigError(
                 "AwsSecretsSettingsSource needs a secret: secret_ids= or NOVA_AWS_SECRET_ID"
             )
-        super().__init__(settings_cls, environment=environment, on_error=on_error, **options)
+        super().__init__(
+            settings_cls, environment=environment, on_error=on_error, _load=_load, **options
+        )
 
+
+_STORE_SOURCES: dict[str, type[StoreSettingsSource]] = {
+    "files": SecretFilesSettingsSource,
+    "dotenv": DotenvSettingsSource,
+    "vault": VaultSettingsSource,
+    "aws": AwsSecretsSettingsSource,
+}
 
 __all__ = [
     "AwsSecretsSettingsSource",
@@ -313,4 +384,5 @@ __all__ = [
     "environment_from",
     "input_key",
     "plans_of",
+    "store_source",
 ]
