@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: all demo test lint format bench example clean
+.PHONY: all demo test lint format bench compat example clean
 
 all: lint test
 
@@ -34,8 +34,13 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_vault.py
 	$(BIN)/python benchmarks/bench_aws.py
 
+# pydantic-settings' own tests on BaseSettings and on SecretSettings; a measurement, not a gate.
+# Extra arguments through COMPAT_ARGS, e.g. `make compat COMPAT_ARGS="--list --min-percent 95"`.
+compat: $(STAMP)
+	$(BIN)/python compat/run.py $(COMPAT_ARGS)
+
 example: $(STAMP)
 	$(BIN)/nova-config example --output .env.example
 
 clean:
-	rm -rf $(VENV) build dist .mypy_cache .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) build dist .mypy_cache .pytest_cache .ruff_cache .hypothesis compat/.cache

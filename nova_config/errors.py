@@ -2,7 +2,8 @@
 
 ::
 
-    SettingsError (ValueError)       the settings could not be loaded; .problems lists every cause
+    SettingsError (ValueError,       the settings could not be loaded; .problems lists every cause
+      pydantic's ValidationError)    (its errors() hold the messages, never an input)
     ├── EnvironmentNameError         NOVA_ENV names no known environment
     ├── SourceOrderError             NOVA_SOURCES names an unknown source, or one twice
     ├── SourceConfigError            a store's own variables are invalid (always fatal)
@@ -26,10 +27,17 @@ close to a millisecond to create at import, and import time is part of every app
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Self
+
+from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
 if TYPE_CHECKING:
     from nova_config.provenance import ResolutionRecord
+
+
+DEFAULT_TITLE = "settings could not be loaded"
+HIDDEN_INPUT = "[hidden]"
+_CORE_ARGS = 4
 
 
 class Problem(NamedTuple):
@@ -40,22 +48,66 @@ class Problem(NamedTuple):
     kind: str = "invalid"  # "missing", "invalid" or "source"
 
 
-class SettingsError(ValueError):
-    """The settings could not be loaded; `problems` lists every cause at once."""
+def _problems_of(problems: Sequence[Problem] | str) -> tuple[Problem, ...]:
+    if isinstance(problems, str):
+        return (Problem(None, problems, "source"),)
+    return tuple(problems)
+
+
+class SettingsError(ValidationError, ValueError):
+    """The settings could not be loaded; `problems` lists every cause at once.
+
+    It is also a pydantic `ValidationError`, so that code written for pydantic-settings
+    (`except ValidationError`, `pytest.raises(ValidationError)`) keeps working; its line errors
+    carry the problems' messages and a placeholder for the input, never the input itself, so
+    `errors()` and `json()` have nothing to leak.
+    """
+
+    # pydantic-core builds a ValidationError by calling its class with (title, line errors,
+    # input type, hide input): those calls pass through to it untouched.
+    def __new__(cls, *args: Any, **kwargs: Any) -> Self:
+        if len(args) == _CORE_ARGS and not kwargs:
+            return super().__new__(cls, *args)
+        problems = _problems_of(args[0] if args else kwargs["problems"])
+        title = kwargs.get("title", DEFAULT_TITLE)
+        line_errors: list[InitErrorDetails] | None = kwargs.get("line_errors")
+        if line_errors is None:
+            line_errors = [
+                {
+                    "type": PydanticCustomError(f"nova_{p.kind}", p.message),
+                    "loc": (p.variable,) if p.variable else (),
+                    "input": HIDDEN_INPUT,
+                }
+                for p in problems
+            ]
+        return cls.from_exception_data(title, line_errors, hide_input=True)
 
     def __init__(
         self,
         problems: Sequence[Problem] | str,
-        *,
-        title: str = "settings could not be loaded",
+        *args: Any,
+        title: str = DEFAULT_TITLE,
         resolution: ResolutionRecord | None = None,
+        line_errors: list[InitErrorDetails] | None = None,
     ) -> None:
-        if isinstance(problems, str):
-            problems = (Problem(None, problems, "source"),)
-        self.problems: tuple[Problem, ...] = tuple(problems)
-        self.title = title
+        """Make the error.
+
+        Args:
+            problems: every cause, or one message.
+            title: the first line of the message.
+            resolution: the record of the load, as far as it went.
+            line_errors: pydantic's line errors for `errors()`, their inputs already replaced
+                (by default one `nova_<kind>` error per problem).
+        """
+        del line_errors  # used by __new__
+        if args:  # pydantic-core's own construction (see __new__): nothing of ours to keep
+            return
+        del title  # ValidationError keeps it, as `.title`
+        self.problems: tuple[Problem, ...] = _problems_of(problems)
         self.resolution = resolution
-        super().__init__(self.render())
+
+    def __str__(self) -> str:
+        return self.render()
 
     def render(self) -> str:
         """The whole error as text: a title line, then one indented line per problem."""

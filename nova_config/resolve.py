@@ -298,8 +298,9 @@ def build_values(
     states: dict[str, dict[str, Any]] = HiddenDict()
     keys = field_keys(settings_cls)
     for source in sources:
-        source._set_current_state(state)
-        source._set_settings_sources_data(states)
+        if isinstance(source, PydanticBaseSettingsSource):  # a custom source may be a function
+            source._set_current_state(state)
+            source._set_settings_sources_data(states)
         name = getattr(source, "__name__", type(source).__name__)
         source_state = source()
         if isinstance(source, DefaultSettingsSource):

@@ -7,6 +7,7 @@ string when the models are built, which is a measurable part of an application's
 import inspect
 import json
 import os
+import typing
 from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Self
 from urllib.parse import quote
@@ -21,9 +22,11 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
+from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
+from pydantic_core.core_schema import ErrorType
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from nova_config.errors import Problem, SecretFieldError, SettingsError
+from nova_config.errors import HIDDEN_INPUT, Problem, SecretFieldError, SettingsError
 from nova_config.fields import FieldPlan, is_secret_type, plan_field, secret
 from nova_config.fields import setting as setting_spec
 from nova_config.hidden import HiddenDict, HiddenEnviron, HiddenList
@@ -38,6 +41,7 @@ from nova_config.resolve import (
     missing_problem,
 )
 from nova_config.sources.base import Environment
+from nova_config.sources.settings_source import input_key
 from nova_config.validators import (
     OWN_ERROR,
     STRICT_ENVIRONMENTS,
@@ -117,11 +121,14 @@ class SecretSettings(BaseSettings):
             environment_field=field,
         )
         invalid: list[Problem] = []
+        lines: list[InitErrorDetails] = []
         token = CURRENT.set(load)
         try:
             BaseSettings.__init__(self, **options, **init)
+        except SettingsError:
+            raise  # a store's configuration (always fatal): already nova-config's own error
         except ValidationError as exc:
-            invalid = _invalid_problems(cls, exc, load)
+            invalid, lines = _invalid_problems(cls, exc, load)
         finally:
             CURRENT.reset(token)
         if field is not None and not given:
@@ -136,12 +143,21 @@ class SecretSettings(BaseSettings):
         problems = load.problems + invalid
         record = load.record()
         if problems:
+            # pydantic's own line errors (inputs replaced) where it found the problems, nova's
+            # for the sources' problems; missing fields are pydantic's `missing` either way.
+            reported = {tuple(line["loc"]) for line in lines}
+            own: list[InitErrorDetails] = [
+                _own_line_error(problem, cls)
+                for problem in load.problems
+                if problem.kind != "missing" or (_key_of(problem, cls),) not in reported
+            ]
             # Raised outside the except block, so the ValidationError (which keeps the inputs
             # in its errors()) is neither the cause nor the context of what the user sees.
             raise SettingsError(
                 problems,
                 title=f"{cls.__name__} could not be loaded ({environment})",
                 resolution=record,
+                line_errors=own + lines,
             )
         self._resolution = record
 
@@ -287,6 +303,23 @@ def _redact(message: str, secrets: list[str]) -> str:
     return "".join(parts)
 
 
+def _key_of(problem: Problem, cls: type[SecretSettings]) -> str:
+    """The input key of the field a problem is about (its alias, as pydantic names it)."""
+    for plan in cls.__nova_plans__:
+        if plan.variable == problem.variable:
+            return input_key(plan.name, cls.model_fields[plan.name])
+    return problem.variable or ""
+
+
+def _own_line_error(problem: Problem, cls: type[SecretSettings]) -> InitErrorDetails:
+    """The line error of one of nova-config's problems: `missing`, or `nova_source`."""
+    loc = (_key_of(problem, cls),) if problem.variable else ()
+    if problem.kind == "missing":
+        return {"type": "missing", "loc": loc, "input": {}}  # as in _line_error
+    custom = PydanticCustomError(f"nova_{problem.kind}", problem.message)
+    return {"type": custom, "loc": loc, "input": HIDDEN_INPUT}
+
+
 def _plain(value: object) -> str | None:
     """The text of a secret as a validator could quote it, whatever type carries it."""
     get = getattr(value, "get_secret_value", None)
@@ -297,7 +330,14 @@ def _plain(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _invalid_problems(cls: type[SecretSettings], exc: ValidationError, load: Load) -> list[Problem]:
+def _invalid_problems(
+    cls: type[SecretSettings], exc: ValidationError, load: Load
+) -> tuple[list[Problem], list[InitErrorDetails]]:
+    """nova-config's problems for pydantic's errors, and pydantic's errors without their input.
+
+    A message that is not nova-config's own has every run of a secret cut out of it, in the
+    problem and in the line error alike; the input becomes a placeholder.
+    """
     plans = {plan.name: plan for plan in cls.__nova_plans__}
     keys = field_keys(cls)
     secrets: HiddenList[str] = HiddenList(
@@ -307,29 +347,53 @@ def _invalid_problems(cls: type[SecretSettings], exc: ValidationError, load: Loa
         and plans[name].secret
         and (text := _plain(v)) is not None
     )
-    problems = []
-    for error in exc.errors(include_url=False, include_context=False, include_input=False):
+    problems: list[Problem] = []
+    lines: list[InitErrorDetails] = []
+    for error in exc.errors(include_url=False, include_input=False):
         key = str(error["loc"][0]) if error["loc"] else ""
         name = keys.get(key, key)
         plan = plans.get(name)
+        own = error["type"] == OWN_ERROR
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if not own:
+            message = _redact(message, secrets)
+        lines.append(_line_error(error, message, own))
         if plan is not None and error["type"] == "missing" and len(error["loc"]) == 1:
             continue  # reported with the places the load looked in
         if error["type"] == "extra_forbidden":
             problems.append(Problem(key, f"{key} is not a setting of {cls.__name__}"))
             continue
         variable = plan.variable if plan else name or cls.__name__
-        where_in = ".".join(str(step) for step in error["loc"][1:])
-        if where_in:
-            variable = f"{variable} ({where_in})" if plan else variable
-        message = str(error["msg"]).removeprefix("Value error, ")
-        if error["type"] != OWN_ERROR:
-            message = _redact(message, secrets)
+        inner = ".".join(str(step) for step in error["loc"][1:])
+        shown = f"{variable} ({inner})" if inner and plan else variable
         origin = load.provenance.get(name)
         where = f" ({origin})" if origin else ""
-        problems.append(
-            Problem(plan.variable if plan else variable, f"{variable}{where} is invalid: {message}")
-        )
-    return problems
+        problems.append(Problem(variable, f"{shown}{where} is invalid: {message}"))
+    return problems, lines
+
+
+# pydantic's own error types: their messages are built from the type and its context, which
+# describe the rule broken (a bound, the expected values), never the input.
+_PYDANTIC_TYPES = frozenset(typing.get_args(ErrorType))
+
+
+def _line_error(error: ErrorDetails, message: str, own: bool) -> InitErrorDetails:
+    """One of pydantic's line errors again, with its input replaced and its message redacted."""
+    kind = error["type"]
+    context = error.get("ctx")
+    if kind in ("value_error", "assertion_error"):
+        # The context is the validator's own message, which may quote the value.
+        return {"type": kind, "loc": error["loc"], "input": HIDDEN_INPUT, "ctx": {"error": message}}
+    if own or kind not in _PYDANTIC_TYPES:
+        custom = PydanticCustomError(kind, message)
+        return {"type": custom, "loc": error["loc"], "input": HIDDEN_INPUT}
+    # A missing field's input is the mapping around it, every other value included: an empty
+    # one stands in for it, as for a model given nothing.
+    hidden: object = {} if kind == "missing" else HIDDEN_INPUT
+    line: InitErrorDetails = {"type": kind, "loc": error["loc"], "input": hidden}
+    if context:
+        line["ctx"] = context
+    return line
 
 
 class NovaSettings(SecretSettings):

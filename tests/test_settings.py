@@ -69,16 +69,26 @@ def test_missing_and_invalid_are_reported_together(monkeypatch: pytest.MonkeyPat
 
 
 def test_error_hides_pydantic_validation_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The ValidationError (which keeps inputs) is neither cause nor context of the error."""
+    """pydantic's ValidationError (which keeps inputs) is neither cause nor context of the error.
+
+    The error is a ValidationError itself, for `except ValidationError` code, whose line errors
+    carry the messages and a placeholder where pydantic keeps the input.
+    """
     monkeypatch.setenv("TIMESCALE_PORT", "99999")
-    with pytest.raises(SettingsError) as excinfo:
-        NovaSettings(**valid_kwargs())
-    assert excinfo.value.__cause__ is None
-    assert excinfo.value.__context__ is None
-    assert not isinstance(excinfo.value, ValidationError)
+    with pytest.raises(ValidationError) as excinfo:
+        NovaSettings(**valid_kwargs(alpaca_api_key="AKCANARY0123456789"))
+    error = excinfo.value
+    assert isinstance(error, SettingsError)
+    assert error.__cause__ is None
+    assert error.__context__ is None
     assert "TIMESCALE_PORT (env: TIMESCALE_PORT) is invalid: Input should be less than" in str(
-        excinfo.value
+        error
     )
+    (line,) = error.errors()
+    assert line["loc"] == ("timescale_port",)  # as pydantic locates it
+    assert line["type"] == "less_than_equal"
+    assert line["input"] == "[hidden]"
+    assert "99999" not in error.json() + repr(error) + str(error)
 
 
 @pytest.mark.parametrize("name", ["development", "test", "staging", "production", " Staging "])
