@@ -328,13 +328,23 @@ def build_values(
     return state
 
 
+# Per class and its fields (a rebuilt model has new FieldInfo objects): worked out once, not
+# on every load.
+_FIELD_KEYS: dict[tuple[type[Any], int], dict[str, str]] = {}
+
+
 def field_keys(settings_cls: type[BaseSettings]) -> dict[str, str]:
     """Every key a source may give a field under (name, aliases, lower case), to the field."""
-    keys: dict[str, str] = {}
-    for name, field in settings_cls.model_fields.items():
-        for key in _names_of(name, field):
-            keys.setdefault(key, name)
-            keys.setdefault(key.lower(), name)
+    fields = settings_cls.model_fields
+    cache_key = (settings_cls, id(fields))
+    keys = _FIELD_KEYS.get(cache_key)
+    if keys is None:
+        keys = {}
+        for name, field in fields.items():
+            for key in _names_of(name, field):
+                keys.setdefault(key, name)
+                keys.setdefault(key.lower(), name)
+        _FIELD_KEYS[cache_key] = keys
     return keys
 
 

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("nova_config")
 _NOT_JSON = object()
+_COMPLEX: dict[tuple[type[Any], int], dict[str, bool]] = {}
 
 
 def environment_from(environ: Mapping[str, str]) -> str:
@@ -180,13 +181,14 @@ class StoreSettingsSource(PydanticBaseSettingsSource):
         values: dict[str, Any] = HiddenDict()
         problems = list(result.problems)
         fields = self.settings_cls.model_fields
+        complex_fields = self._complex_fields()
         for plan in self.plans:
             found = result.found.get(plan.name)
             if found is None:
                 continue
             field = fields[plan.name]
             value: Any = found.value
-            if self.field_is_complex(field):
+            if complex_fields[plan.name]:
                 try:
                     value = self.decode_complex_value(plan.name, field, value)
                 except ValueError:
@@ -204,6 +206,19 @@ class StoreSettingsSource(PydanticBaseSettingsSource):
                     continue
             values[input_key(plan.name, field)] = value
         return values, problems
+
+    def _complex_fields(self) -> dict[str, bool]:
+        """Which fields take JSON (lists, dicts, models), as pydantic-settings judges them.
+
+        Worked out once per class and its fields: the judgement walks each annotation.
+        """
+        fields = self.settings_cls.model_fields
+        key = (self.settings_cls, id(fields))
+        judged = _COMPLEX.get(key)
+        if judged is None:
+            judged = {name: self.field_is_complex(field) for name, field in fields.items()}
+            _COMPLEX[key] = judged
+        return judged
 
     def found_for(self, field: str) -> tuple[str, str | None]:
         """Where the last read found a field, and the store's version of it."""
