@@ -13,6 +13,7 @@ import logging
 from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
 
 from pydantic_settings import (
     DotEnvSettingsSource,
@@ -328,23 +329,23 @@ def build_values(
     return state
 
 
-# Per class and its fields (a rebuilt model has new FieldInfo objects): worked out once, not
-# on every load.
-_FIELD_KEYS: dict[tuple[type[Any], int], dict[str, str]] = {}
+# Per class and its fields (a rebuilt model has new FieldInfo objects), worked out once rather
+# than on every load; weakly, so that a class that goes away is not kept alive.
+_FIELD_KEYS: WeakKeyDictionary[type[Any], tuple[int, dict[str, str]]] = WeakKeyDictionary()
 
 
 def field_keys(settings_cls: type[BaseSettings]) -> dict[str, str]:
     """Every key a source may give a field under (name, aliases, lower case), to the field."""
     fields = settings_cls.model_fields
-    cache_key = (settings_cls, id(fields))
-    keys = _FIELD_KEYS.get(cache_key)
-    if keys is None:
-        keys = {}
-        for name, field in fields.items():
-            for key in _names_of(name, field):
-                keys.setdefault(key, name)
-                keys.setdefault(key.lower(), name)
-        _FIELD_KEYS[cache_key] = keys
+    cached = _FIELD_KEYS.get(settings_cls)
+    if cached is not None and cached[0] == id(fields):
+        return cached[1]
+    keys: dict[str, str] = {}
+    for name, field in fields.items():
+        for key in _names_of(name, field):
+            keys.setdefault(key, name)
+            keys.setdefault(key.lower(), name)
+    _FIELD_KEYS[settings_cls] = (id(fields), keys)
     return keys
 
 

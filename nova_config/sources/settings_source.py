@@ -27,6 +27,7 @@ import os
 from collections import ChainMap
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
+from weakref import WeakKeyDictionary
 
 from pydantic_settings import PydanticBaseSettingsSource
 
@@ -45,7 +46,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("nova_config")
 _NOT_JSON = object()
-_COMPLEX: dict[tuple[type[Any], int], dict[str, bool]] = {}
+# Weakly keyed: a settings class that goes away is not kept alive by the cache.
+_COMPLEX: WeakKeyDictionary[type[Any], tuple[int, dict[str, bool]]] = WeakKeyDictionary()
 
 
 def environment_from(environ: Mapping[str, str]) -> str:
@@ -213,11 +215,11 @@ class StoreSettingsSource(PydanticBaseSettingsSource):
         Worked out once per class and its fields: the judgement walks each annotation.
         """
         fields = self.settings_cls.model_fields
-        key = (self.settings_cls, id(fields))
-        judged = _COMPLEX.get(key)
-        if judged is None:
-            judged = {name: self.field_is_complex(field) for name, field in fields.items()}
-            _COMPLEX[key] = judged
+        cached = _COMPLEX.get(self.settings_cls)
+        if cached is not None and cached[0] == id(fields):
+            return cached[1]
+        judged = {name: self.field_is_complex(field) for name, field in fields.items()}
+        _COMPLEX[self.settings_cls] = (id(fields), judged)
         return judged
 
     def found_for(self, field: str) -> tuple[str, str | None]:
