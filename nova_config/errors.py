@@ -13,6 +13,8 @@
         ├── StoreUnavailableError    unreachable, timed out, sealed or throttled
         ├── StoreAccessError         credentials refused, missing, or not allowed to read
         └── StoreDataError           the store answered with data that cannot be used
+    └── SettingsSourceError          a pydantic-settings source failed (also pydantic-settings'
+                                     own SettingsError)
 
     SecretFieldError (TypeError)     a settings class marks a field secret that is not a
                                      SecretStr (raised when the class is defined, not at load)
@@ -30,6 +32,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, Self
 
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
+from pydantic_settings.exceptions import SettingsError as UpstreamSettingsError
 
 if TYPE_CHECKING:
     from nova_config.provenance import ResolutionRecord
@@ -149,6 +152,14 @@ class StoreAccessError(SourceError):
 
 class StoreDataError(SourceError):
     """The store answered with data that cannot be used (wrong KV version, not a JSON object)."""
+
+
+class SettingsSourceError(SettingsError, UpstreamSettingsError):
+    """A pydantic-settings source failed (a value that must be JSON is not, a missing folder).
+
+    Also pydantic-settings' own `SettingsError`, which such code catches; nothing is chained,
+    since the cause of a JSON error keeps the value.
+    """
 
 
 class SecretFieldError(TypeError):

@@ -10,6 +10,7 @@ stores were skipped or failed, and every problem, so that a failed load is one `
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
@@ -24,11 +25,14 @@ from pydantic_settings import (
 )
 
 # pydantic-settings' own default source and merge, which it does not export; used as it uses them.
+from pydantic_settings.exceptions import SettingsError as UpstreamSettingsError
 from pydantic_settings.sources.base import DefaultSettingsSource
 
 from nova_config.errors import (
     EnvironmentNameError,
     Problem,
+    SettingsError,
+    SettingsSourceError,
     SourceError,
     SourceOrderError,
 )
@@ -303,15 +307,14 @@ def build_values(
             source._set_current_state(state)
             source._set_settings_sources_data(states)
         name = getattr(source, "__name__", type(source).__name__)
-        source_state = source()
+        # Held in a HiddenDict from the start: a later source that raises leaves this frame's
+        # locals to error trackers.
+        source_state: dict[str, Any] = HiddenDict(_call(source, name, settings_cls, load))
         if isinstance(source, DefaultSettingsSource):
             defaults = source_state
         states[name] = source_state
         if load is not None:
-            for key in source_state:
-                field = keys.get(key)
-                if field is not None and field not in load.provenance:
-                    load.provenance[field] = provenance_of(source, field, key, load)
+            _record(load, source, source_state, keys)
         state = HiddenDict(deep_update(source_state, state))
     state = HiddenDict(
         {key: val for key, val in state.items() if key not in defaults or defaults[key] != val}
@@ -329,9 +332,106 @@ def build_values(
     return state
 
 
+_PARSE_FAILED = re.compile(r'error parsing value for field "([^"]+)" from source "([^"]+)"')
+
+
+def _call(
+    source: Any, name: str, settings_cls: type[BaseSettings], load: Load | None
+) -> dict[str, Any]:
+    """One source's values; what it raises becomes nova-config's error, with nothing chained.
+
+    pydantic-settings' env and dotenv sources raise their own SettingsError when a value that
+    must be JSON is not, chained from json's error, whose `.doc` is the value: a secret.
+
+    Raises:
+        SettingsError: the source failed; the message names the field and the source.
+    """
+    try:
+        return dict(source())
+    except SettingsError:
+        raise  # nova-config's own: a store's configuration
+    except UpstreamSettingsError as exc:
+        # pydantic-settings' own wording names the field, the source or the folder; the value
+        # is only in the chained json error, which is dropped.
+        said: str | None = str(exc)
+        failure = type(exc).__name__
+    except Exception as exc:
+        said, failure = None, type(exc).__name__
+    parsed = _PARSE_FAILED.search(said) if said else None
+    field = parsed.group(1) if parsed else None
+    plans = {plan.name: plan for plan in (load.plans if load else ())}
+    variable = plans[field].variable if field in plans else field
+    if parsed and variable:
+        message = f"{variable} ({name}) is not valid JSON for its type ({parsed.group(0)})"
+    elif said:
+        message = f"the settings source {name} failed: {said}"
+    else:
+        message = f"the settings source {name} failed ({failure})"
+    logger.debug("%s: %s", settings_cls.__name__, message)
+    raise SettingsSourceError(
+        [Problem(variable, message, "source")],
+        title=f"{settings_cls.__name__} could not be loaded",
+        resolution=load.record() if load else None,
+    )
+
+
+def _record(
+    load: Load, source: Any, source_state: Mapping[str, Any], keys: Mapping[str, str]
+) -> None:
+    """Provenance for the fields a source gave that no source before it gave."""
+    for key in source_state:
+        field = keys.get(key)
+        if field is None:
+            continue
+        if field not in load.provenance:
+            load.provenance[field] = provenance_of(source, field, key, load)
+        if isinstance(source_state[key], Mapping):
+            # A nested model's parts, merged key by key: each part keeps its source.
+            _record_parts(load, source, field, (), source_state[key])
+
+
 # Per class and its fields (a rebuilt model has new FieldInfo objects), worked out once rather
 # than on every load; weakly, so that a class that goes away is not kept alive.
 _FIELD_KEYS: WeakKeyDictionary[type[Any], tuple[int, dict[str, str]]] = WeakKeyDictionary()
+
+
+def _record_parts(
+    load: Load,
+    source: PydanticBaseSettingsSource,
+    field: str,
+    path: tuple[str, ...],
+    value: Mapping[str, Any],
+) -> None:
+    """Provenance for each part of a nested value (`database.host`) not claimed before."""
+    for key, inner in value.items():
+        parts = (*path, str(key))
+        if isinstance(inner, Mapping):
+            _record_parts(load, source, field, parts, inner)
+            continue
+        dotted = ".".join((field, *parts))
+        if dotted not in load.provenance:
+            load.provenance[dotted] = _part_provenance(source, field, parts, load)
+
+
+def _part_provenance(
+    source: PydanticBaseSettingsSource, field: str, parts: tuple[str, ...], load: Load
+) -> Provenance:
+    """Where a source found one part of a nested value: its own variable, or the field's."""
+    whole = provenance_of(source, field, field, load)
+    delimiter = getattr(source, "env_nested_delimiter", None)
+    env_vars = getattr(source, "env_vars", None)
+    if delimiter and env_vars is not None and isinstance(source, EnvSettingsSource):
+        name = source.env_prefix + delimiter.join((field, *parts))
+        if not source.case_sensitive:
+            name = name.lower()
+        if name in env_vars:
+            shown = name if source.case_sensitive else name.upper()
+            if isinstance(source, EnvironmentLayer):
+                shown = source.prefix + shown
+            if isinstance(source, DotEnvSettingsSource):
+                shown = f"{shown} in {whole.location.partition(' in ')[2]}"
+            return whole._replace(location=shown)
+    return whole
 
 
 def field_keys(settings_cls: type[BaseSettings]) -> dict[str, str]:

@@ -229,8 +229,8 @@ class SecretSettings(BaseSettings):
         """Where a field's value came from.
 
         Args:
-            field: the field name, such as `alpaca_api_key`; for a nested model's field, its
-                dotted path (`database.host`) gives the provenance of the top-level field.
+            field: the field name, such as `alpaca_api_key`, or the dotted path of a nested
+                model's part (`database.host`): each part names the source that gave it.
 
         Returns:
             Its provenance: `.source`, `.location` and, for versioned stores, `.version`.
@@ -242,10 +242,15 @@ class SecretSettings(BaseSettings):
         top = field.partition(".")[0]
         if top not in type(self).model_fields:
             raise KeyError(f"{type(self).__name__} has no setting {field!r}")
-        try:
-            return self.resolution.provenance[top]
-        except KeyError:
-            raise KeyError(f"{type(self).__name__} has no provenance for {field!r}") from None
+        provenance = self.resolution.provenance
+        if field in provenance:
+            return provenance[field]
+        if top not in provenance:
+            raise KeyError(f"{type(self).__name__} has no provenance for {field!r}")
+        if field == top or provenance[top].source == "default":
+            return provenance[top]
+        # A part of a nested model that no source gave: the model's own default.
+        return Provenance("default", "default value")
 
     @property
     def resolution(self) -> ResolutionRecord:
@@ -320,6 +325,29 @@ def _own_line_error(problem: Problem, cls: type[SecretSettings]) -> InitErrorDet
     return {"type": custom, "loc": loc, "input": HIDDEN_INPUT}
 
 
+def _collect_secrets(annotation: Any, value: object, into: list[str]) -> None:
+    """The texts of every secret in a field's input, nested models' secret fields included."""
+    if is_secret_type(annotation):
+        text = _plain(value)
+        if text is not None:
+            into.append(text)
+        return
+    if not isinstance(value, Mapping):
+        return
+    for model in _models_in(annotation):
+        for name, field in model.model_fields.items():
+            for key in (name, field.alias, field.validation_alias):
+                if isinstance(key, str) and key in value:
+                    _collect_secrets(field.annotation, value[key], into)
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic models an annotation names (itself, or inside Optional, unions, Annotated)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [model for arg in typing.get_args(annotation) for model in _models_in(arg)]
+
+
 def _plain(value: object) -> str | None:
     """The text of a secret as a validator could quote it, whatever type carries it."""
     get = getattr(value, "get_secret_value", None)
@@ -340,13 +368,11 @@ def _invalid_problems(
     """
     plans = {plan.name: plan for plan in cls.__nova_plans__}
     keys = field_keys(cls)
-    secrets: HiddenList[str] = HiddenList(
-        text
-        for key, v in load.values.items()
-        if (name := keys.get(key)) in plans
-        and plans[name].secret
-        and (text := _plain(v)) is not None
-    )
+    secrets: HiddenList[str] = HiddenList()
+    for key in load.values:
+        name = keys.get(key)
+        if name in plans:
+            _collect_secrets(cls.model_fields[name].annotation, load.values[key], secrets)
     problems: list[Problem] = []
     lines: list[InitErrorDetails] = []
     for error in exc.errors(include_url=False, include_input=False):

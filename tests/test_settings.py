@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Annotated
 
 import pytest
-from pydantic import SecretStr, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
+from pydantic_settings import SettingsConfigDict
+from pydantic_settings import SettingsError as UpstreamSettingsError
 
 from conftest import VALID, WEBHOOK, valid_kwargs, write
 from nova_config import (
@@ -17,6 +19,7 @@ from nova_config import (
     SecretFieldError,
     SecretSettings,
     SettingsError,
+    SettingsSourceError,
     SourceOrderError,
     secret,
 )
@@ -258,3 +261,57 @@ def test_empty_environment_is_an_error_that_says_so(
     monkeypatch.setenv("NOVA_ENV", "")
     with pytest.raises(EnvironmentNameError, match=r"production \(it is empty\)"):
         NovaSettings()
+
+
+class _Database(BaseModel):
+    host: str = "localhost"
+    port: int = 5432
+    password: SecretStr = SecretStr("unset")
+
+
+class _Nested(SecretSettings):
+    model_config = SettingsConfigDict(env_nested_delimiter="__")
+
+    database: _Database = _Database()
+
+
+def test_each_part_of_a_nested_value_names_its_own_source(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A nested model merged from two sources: `source_of("database.host")` names each part."""
+    monkeypatch.setenv("DATABASE__HOST", "db.internal")
+    settings = _Nested(database={"password": "pw-from-code"})
+    assert settings.database.host == "db.internal"
+    assert settings.database.password.get_secret_value() == "pw-from-code"
+    assert settings.source_of("database.host") == ("env", "DATABASE__HOST", None)
+    assert settings.source_of("database.password") == ("init", "keyword argument database", None)
+    assert settings.source_of("database.port") == ("default", "default value", None)
+    assert settings.source_of("database").source == "init"  # the highest-priority part
+    with pytest.raises(KeyError, match=r"no setting 'nothing\.host'"):
+        settings.source_of("nothing.host")
+
+
+def test_a_nested_value_given_as_json_names_its_variable_for_each_part(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Parts of a JSON value come from that one variable; parts it leaves out are defaults."""
+    monkeypatch.setenv("DATABASE", '{"host": "h2", "password": "pw-json"}')
+    settings = _Nested()
+    assert settings.source_of("database.host") == ("env", "DATABASE", None)
+    assert settings.source_of("database.password") == ("env", "DATABASE", None)
+    assert settings.source_of("database.port") == ("default", "default value", None)
+
+
+def test_a_value_that_is_not_json_is_one_named_error_and_pydantic_settings_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Invalid JSON for a nested model: nova's error and pydantic-settings', nothing chained."""
+    monkeypatch.setenv("DATABASE", '{"password": "CANARYjson0123456"')
+    with pytest.raises(UpstreamSettingsError) as excinfo:
+        _Nested()
+    error = excinfo.value
+    assert isinstance(error, SettingsSourceError)
+    assert 'error parsing value for field "database" from source "EnvSettingsSource"' in str(error)
+    assert error.__cause__ is None
+    assert error.__context__ is None
+    assert "CANARYjson" not in str(error) + repr(error) + error.json()
