@@ -71,6 +71,9 @@ class StoreSettingsSource(PydanticBaseSettingsSource):
     # option name -> the variable it stands for; a list or tuple is joined with `separator`.
     options: ClassVar[dict[str, str]] = {}
     separator: ClassVar[str] = ","
+    # The option (and what it names) a source added by hand cannot do without, when its variable
+    # is unset too. In a SecretSettings load the store's gate has already decided.
+    required: ClassVar[tuple[str, str] | None] = None
 
     def __init__(
         self,
@@ -97,6 +100,13 @@ class StoreSettingsSource(PydanticBaseSettingsSource):
         """
         super().__init__(settings_cls)
         self.load = _load
+        if _load is None and self.required is not None:
+            option, what = self.required
+            needed = self.options[option]
+            if options.get(option) is None and needed not in os.environ:
+                raise SourceConfigError(
+                    f"{type(self).__name__} needs {what}: {option}= or {needed}"
+                )
         overrides: dict[str, str] = {}
         for name, value in options.items():
             variable = self.options.get(name)
@@ -107,10 +117,13 @@ class StoreSettingsSource(PydanticBaseSettingsSource):
                 )
             if value is None:
                 continue
-            text = (
-                self.separator.join(map(str, value)) if isinstance(value, list | tuple) else value
-            )
-            overrides[variable] = HiddenStr(str(text))
+            if isinstance(value, bool):
+                text = "1" if value else "0"
+            elif isinstance(value, list | tuple):
+                text = self.separator.join(map(str, value))
+            else:
+                text = str(value)
+            overrides[variable] = HiddenStr(text)
         if environment is not None:
             overrides["NOVA_ENV"] = environment
         if on_error is not None:
@@ -290,22 +303,6 @@ class DotenvSettingsSource(StoreSettingsSource):
         "allow_in_production": "NOVA_ALLOW_DOTENV",
     }
 
-    def __init__(
-        self,
-        settings_cls: type[BaseSettings],
-        *,
-        environment: str | None = None,
-        on_error: str | None = None,
-        _load: Load | None = None,
-        **options: Any,
-    ) -> None:
-        allow = options.get("allow_in_production")
-        if isinstance(allow, bool):
-            options["allow_in_production"] = "1" if allow else "0"
-        super().__init__(
-            settings_cls, environment=environment, on_error=on_error, _load=_load, **options
-        )
-
 
 class VaultSettingsSource(StoreSettingsSource):
     """HashiCorp Vault or OpenBao KV secrets, one request per path.
@@ -328,23 +325,7 @@ class VaultSettingsSource(StoreSettingsSource):
         "deadline": "NOVA_VAULT_DEADLINE",
         "retries": "NOVA_VAULT_RETRIES",
     }
-
-    def __init__(
-        self,
-        settings_cls: type[BaseSettings],
-        *,
-        environment: str | None = None,
-        on_error: str | None = None,
-        _load: Load | None = None,
-        **options: Any,
-    ) -> None:
-        # Added by hand, the source must know where Vault is; in a SecretSettings load, NOVA_SOURCES
-        # naming vault means the Vault CLI's default address, as the README says.
-        if _load is None and options.get("addr") is None and not os.environ.get("VAULT_ADDR"):
-            raise SourceConfigError("VaultSettingsSource needs an address: addr= or VAULT_ADDR")
-        super().__init__(
-            settings_cls, environment=environment, on_error=on_error, _load=_load, **options
-        )
+    required = ("addr", "an address")
 
 
 class AwsSecretsSettingsSource(StoreSettingsSource):
@@ -362,27 +343,7 @@ class AwsSecretsSettingsSource(StoreSettingsSource):
         "timeout": "NOVA_AWS_TIMEOUT",
         "deadline": "NOVA_AWS_DEADLINE",
     }
-
-    def __init__(
-        self,
-        settings_cls: type[BaseSettings],
-        *,
-        environment: str | None = None,
-        on_error: str | None = None,
-        _load: Load | None = None,
-        **options: Any,
-    ) -> None:
-        if (
-            _load is None
-            and options.get("secret_ids") is None
-            and "NOVA_AWS_SECRET_ID" not in os.environ
-        ):
-            raise SourceConfigError(
-                "AwsSecretsSettingsSource needs a secret: secret_ids= or NOVA_AWS_SECRET_ID"
-            )
-        super().__init__(
-            settings_cls, environment=environment, on_error=on_error, _load=_load, **options
-        )
+    required = ("secret_ids", "a secret")
 
 
 _STORE_SOURCES: dict[str, type[StoreSettingsSource]] = {
