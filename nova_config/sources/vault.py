@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
-import os
-import re
-import threading
 import time
 from functools import partial
-from typing import TYPE_CHECKING, Any, NamedTuple
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any
 
 from nova_config.errors import (
     MissingExtraError,
@@ -22,129 +17,20 @@ from nova_config.errors import (
     StoreUnavailableError,
 )
 from nova_config.fields import FieldPlan, normalise
-from nova_config.hidden import hidden_object
 from nova_config.sources.base import Found, LoadContext, Source, SourceResult
-from nova_config.sources.transport import (
-    RedirectRefused,
-    deadline_session,
-    follow,
-    origin,
-)
+from nova_config.sources.vault_client import LOOKUP_SELF, Login, Reply, VaultClient, mentions
+from nova_config.sources.vault_config import Credentials, VaultConfig, find_credentials
 from nova_config.sources.workers import submit
 
 if TYPE_CHECKING:
     import hvac
-    import requests
 
-    from nova_config.sources.vault_config import Credentials
 
 logger = logging.getLogger("nova_config")
 
-MAX_PATH_WORKERS = 8
-MAX_LOGINS = 8
-LOOKUP_SELF = "v1/auth/token/lookup-self"
-# Status codes worth another attempt: the server is busy, restarting, or behind a proxy that is.
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 # How long past its deadline a load waits for a path read on a worker, so that the worker's own,
 # more precise message (which also names the deadline) wins the race when both are due.
 DEADLINE_GRACE = 0.1
-
-
-class _Login(NamedTuple):
-    """An authenticated client kept for the process, with when its token expires."""
-
-    client: hvac.Client
-    expires: float | None  # time.monotonic() deadline, None when the token does not expire
-    renewable: bool
-    # The KV reads, prepared once per client: building a request in requests (cookies, merged
-    # settings, header checks) costs about as much as a read from a nearby server.
-    prepared: dict[str, requests.PreparedRequest]
-
-
-# One authenticated client per (address, TLS, namespace, credentials): a login costs a
-# request and a TCP connection costs a handshake, and both would otherwise repeat every load.
-_logins: dict[tuple[object, ...], _Login] = {}
-_logins_lock = threading.Lock()
-# One lock per credential, so that concurrent first loads share one login (single flight): a
-# single-use AppRole secret_id allows no second one, and every extra login leaves a token behind.
-_login_locks: dict[tuple[object, ...], threading.Lock] = {}
-
-
-def _forget_logins_in_child() -> None:
-    # A forked worker must start with its own session: through the parent's pooled socket, the
-    # answers to two processes' requests cross (one environment's secrets reach the other).
-    # Nothing is closed: the sockets are the parent's too. Locks held at the fork are replaced.
-    global _logins_lock  # noqa: PLW0603 - rebinding is the point: the old lock may be held
-    _logins.clear()
-    _login_locks.clear()
-    _logins_lock = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
-    os.register_at_fork(after_in_child=_forget_logins_in_child)
-_warned_plaintext: set[str] = set()
-_warned_skip_verify: set[str] = set()
-
-
-def _skip_verify_warning(addr: str) -> None:
-    """One warning of our own instead of urllib3's, which it repeats on every request."""
-    if addr in _warned_skip_verify:
-        return
-    _warned_skip_verify.add(addr)
-    import warnings  # noqa: PLC0415 - only with VAULT_SKIP_VERIFY
-
-    from urllib3.exceptions import InsecureRequestWarning  # noqa: PLC0415 - same
-
-    host = urlsplit(addr).hostname or ""
-    # Only for this Vault's host; other libraries' unverified requests still warn.
-    warnings.filterwarnings(
-        "ignore", message=rf".*host '{re.escape(host)}'", category=InsecureRequestWarning
-    )
-    logger.warning(
-        "VAULT_SKIP_VERIFY is set: the certificate of vault at %s is not checked, so anyone "
-        "on the network path can read the token and the secrets; set VAULT_CACERT instead",
-        addr,
-    )
-
-
-def _keep(key: tuple[object, ...], login: _Login) -> _Login:
-    """Cache a login; the oldest go first, since a rotated Kubernetes JWT makes a new key."""
-    with _logins_lock:
-        _logins.pop(key, None)
-        _logins[key] = login
-        while len(_logins) > MAX_LOGINS:
-            _logins.pop(next(iter(_logins))).client.adapter.close()
-    return login
-
-
-def _fresh(login: _Login) -> bool:
-    return login.expires is None or time.monotonic() < login.expires
-
-
-def forget_logins() -> None:
-    """Close and drop every cached Vault client (their tokens are not revoked)."""
-    with _logins_lock:
-        while _logins:
-            _logins.popitem()[1].client.adapter.close()
-
-
-def is_plaintext_remote(addr: str) -> bool:
-    """Whether an address is plain http to another machine (loopback over http is fine)."""
-    parts = urlsplit(addr)
-    if parts.scheme != "http":
-        return False
-    host = parts.hostname or ""
-    try:
-        return not ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host != "localhost"
-
-
-class _Reply(NamedTuple):
-    """A status and a JSON body; every object of the body is a HiddenDict (see `_json_of`)."""
-
-    status: int
-    body: dict[str, Any]
 
 
 class VaultSource(Source):
@@ -154,12 +40,8 @@ class VaultSource(Source):
 
     def __init__(self, context: LoadContext) -> None:
         super().__init__(context)
-        # Imported here, not at the top: every load imports this module to ask skip_reason(),
-        # and a load without VAULT_ADDR should not pay for the rest.
-        from nova_config.sources.vault_config import VaultConfig  # noqa: PLC0415
-
         self.config = VaultConfig.from_environ(context.environ, context.environment)
-        self._origin = origin(self.config.addr)
+        self.client = VaultClient(self.config)
         self._missing_paths: dict[str, str] = {}
         self._by_key = context.plans_by_key()
 
@@ -184,7 +66,7 @@ class VaultSource(Source):
         return f"vault at {self.config.shown}: key {names} in {paths}"
 
     def _fail(self, kind: type[SourceError], cause: str) -> SourceError:
-        return kind(f"vault at {self.config.shown}: {cause}")
+        return self.client.fail(kind, cause)
 
     def load(self) -> SourceResult:
         try:
@@ -193,18 +75,12 @@ class VaultSource(Source):
             raise MissingExtraError(
                 "the vault source needs hvac: pip install 'nova-config[vault]'"
             ) from None
-        self._warn_plaintext()
-        from nova_config.sources.vault_config import find_credentials  # noqa: PLC0415
-
+        self.client.warn_plaintext()
         credentials = find_credentials(self.context.environ)
         # Every step below is bounded by this: the login lock, retries and their pauses, each
         # new connection (made on a worker), and each read of an answer (see transport.py).
         deadline = time.monotonic() + self.config.deadline
         return self._load(hvac, credentials, deadline)
-
-    def _deadline_passed(self) -> str:
-        deadline = f"{self.config.deadline:g} s deadline (NOVA_VAULT_DEADLINE)"
-        return f"unreachable (no answer within the {deadline})"
 
     def _load(self, hvac: Any, credentials: Credentials, deadline: float) -> SourceResult:
         key = (
@@ -214,232 +90,23 @@ class VaultSource(Source):
             self.config.cert,
             credentials.fingerprint,
         )
-        login = self._login(hvac, key, credentials, deadline)
+        login = self.client.login(hvac, key, credentials, deadline)
         replies = self._read_paths(login, deadline)
         # A cached login may have been revoked or outlived its TTL: log in once more.
         if (
             credentials.login_path
             and any(r.status == 403 for r in replies.values())
-            and self._request(login.client, "GET", LOOKUP_SELF, deadline).status == 403
+            and self.client.request(login.client, "GET", LOOKUP_SELF, deadline).status == 403
         ):
-            login = self._login(hvac, key, credentials, deadline, stale=login)
+            login = self.client.login(hvac, key, credentials, deadline, stale=login)
             replies = self._read_paths(login, deadline)
         return self._collect(login.client, credentials, replies, deadline)
 
-    def _warn_plaintext(self) -> None:
-        addr = self.config.shown
-        if addr not in _warned_plaintext and is_plaintext_remote(addr):
-            _warned_plaintext.add(addr)
-            logger.warning(
-                "vault at %s is plain http: tokens and secrets cross the network unencrypted; "
-                "use https outside a local development server",
-                addr,
-            )
-
-    def _login(
-        self,
-        hvac: Any,
-        key: tuple[object, ...],
-        credentials: Credentials,
-        deadline: float,
-        stale: _Login | None = None,
-    ) -> _Login:
-        """The cached login for `key` if still good, else one new login shared by all threads.
-
-        Args:
-            stale: a login found revoked; replaced unless another thread already did.
-        """
-        with _logins_lock:
-            login = _logins.get(key)
-        if login is not None and login is not stale and _fresh(login):
-            return login
-        with _logins_lock:
-            lock = _login_locks.setdefault(key, threading.Lock())
-        if not lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
-            raise self._fail(StoreUnavailableError, self._deadline_passed())
-        try:
-            with _logins_lock:
-                login = _logins.get(key)
-            if login is not None and login is stale:
-                with _logins_lock:
-                    _logins.pop(key, None)
-                login.client.adapter.close()
-                login = None
-            if login is not None and _fresh(login):
-                return login  # another thread logged in while this one waited
-            return self._new_login(hvac, key, credentials, deadline, login)
-        finally:
-            lock.release()
-
-    def _new_login(
-        self,
-        hvac: Any,
-        key: tuple[object, ...],
-        credentials: Credentials,
-        deadline: float,
-        expired: _Login | None,
-    ) -> _Login:
-        if expired is not None and expired.renewable:
-            renewed = self._request(expired.client, "POST", "v1/auth/token/renew-self", deadline)
-            if renewed.status == 200:
-                return self._remember(key, expired.client, renewed.body)
-        from requests.utils import get_environ_proxies  # noqa: PLC0415 - hvac's transport
-
-        session = deadline_session()
-        # requests looks up proxy variables and netrc on every request when trust_env is on,
-        # which costs more than the read itself against a nearby server; the proxies for
-        # this address are looked up once instead (NO_PROXY still applies).
-        session.proxies = get_environ_proxies(self.config.addr)
-        session.trust_env = False
-        # hvac lets a session's own `verify` override the one it is given, and a new session
-        # verifies against requests' bundle: the session carries the configured TLS itself.
-        session.verify = self.config.verify
-        session.cert = self.config.cert
-        if self.config.verify is False:
-            _skip_verify_warning(self.config.shown)
-        # hvac holds the session and the token; every request is sent by _request, which
-        # follows redirects itself (hvac's adapter would follow them to any host).
-        client = hvac.Client(
-            session=session,
-            url=self.config.addr,
-            token=credentials.token or "",
-            namespace=self.config.namespace,
-            verify=self.config.verify,
-            cert=self.config.cert,
-            timeout=self.config.timeout,
-            allow_redirects=False,
-            adapter=hvac.adapters.RawAdapter,
-        )
-        if credentials.login_path is None:
-            return _keep(key, _Login(client, None, False, {}))
-        reply = self._request(
-            client, "POST", credentials.login_path, deadline, body=credentials.login_body()
-        )
-        if reply.status in (400, 401, 403):
-            raise self._fail(
-                StoreAccessError,
-                f"{credentials.label} was refused (invalid or expired credentials)",
-            )
-        auth = reply.body.get("auth") if reply.status == 200 else None
-        if not isinstance(auth, dict) or not auth.get("client_token"):
-            raise self._fail(StoreAccessError, f"{credentials.label} failed (HTTP {reply.status})")
-        client.token = auth["client_token"]
-        return self._remember(key, client, reply.body)
-
-    @staticmethod
-    def _remember(key: tuple[object, ...], client: hvac.Client, body: dict[str, Any]) -> _Login:
-        auth = body.get("auth") or {}
-        lease = float(auth.get("lease_duration") or 0)
-        # Renew (or log in again) once 80% of the lease has passed, not at the last moment.
-        expires = time.monotonic() + lease * 0.8 if lease else None
-        return _keep(key, _Login(client, expires, bool(auth.get("renewable")), {}))
-
-    def _request(
-        self,
-        client: hvac.Client,
-        method: str,
-        url: str,
-        deadline: float,
-        *,
-        prepared: dict[str, requests.PreparedRequest] | None = None,
-        body: dict[str, str] | None = None,
-    ) -> _Reply:
-        """One API call with retries on transport errors and busy answers, within the deadline.
-
-        Every read of the answer is bounded by the deadline too (a trickling server), and a
-        redirect is followed only once and only to VAULT_ADDR itself.
-
-        Raises:
-            StoreUnavailableError: unreachable, sealed, redirected elsewhere, or no answer
-                before the deadline.
-        """
-        import requests  # noqa: PLC0415 - hvac's own transport, present whenever hvac is
-
-        cause, attempts, refused = "", 0, ""
-        for attempt in range(self.config.retries + 1):
-            remaining = deadline - time.monotonic()
-            if attempt and remaining > 0:
-                time.sleep(min(0.2 * 2 ** (attempt - 1), remaining))
-                remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            attempts += 1
-            request = self._prepare(client, method, url, prepared, body)
-            try:
-                response = follow(
-                    client.session,
-                    request,
-                    self._origin,
-                    deadline,
-                    timeout=min(self.config.timeout, remaining),
-                    verify=self.config.verify,
-                    cert=self.config.cert,
-                    proxies=client.session.proxies,
-                )
-                reply = _Reply(response.status_code, _json_of(response))
-            except RedirectRefused as exc:
-                refused = str(exc)
-                break
-            except requests.exceptions.RequestException as exc:
-                cause = _transport_cause(exc, requests)
-                if deadline - time.monotonic() <= 0 and cause != "connect timed out":
-                    cause = "no answer in time"  # a read cut at the deadline
-                if isinstance(exc, requests.exceptions.SSLError):
-                    break  # a certificate problem does not go away on retry
-                continue
-            except (OSError, ValueError) as exc:
-                # Raised by requests or urllib3 outside their own hierarchy (a CA bundle that
-                # cannot be loaded, a header refused): named by type, since the text may quote
-                # a header, and a token is one.
-                cause = f"the request could not be sent ({type(exc).__name__})"
-                break
-            if reply.status == 503 and _mentions(reply.body, "sealed"):
-                raise self._fail(StoreUnavailableError, "sealed (unseal it, or fix VAULT_ADDR)")
-            if reply.status not in RETRY_STATUSES:
-                return reply
-            cause = f"HTTP {reply.status}"
-        if refused:
-            raise self._fail(StoreUnavailableError, refused)
-        tries = f"{attempts} attempt" + ("s" if attempts != 1 else "")
-        state = "throttled" if cause == "HTTP 429" else "unreachable"
-        if deadline - time.monotonic() <= 0:
-            tries += f"; the {self.config.deadline:g} s deadline (NOVA_VAULT_DEADLINE) has passed"
-        raise self._fail(StoreUnavailableError, f"{state} ({cause or 'no answer'}; {tries})")
-
-    def _prepare(
-        self,
-        client: hvac.Client,
-        method: str,
-        url: str,
-        prepared: dict[str, requests.PreparedRequest] | None,
-        body: dict[str, str] | None,
-    ) -> requests.PreparedRequest:
-        """The request with the headers hvac's adapter sends; KV reads are prepared once."""
-        import requests  # noqa: PLC0415 - hvac's own transport, present whenever hvac is
-
-        request = None if prepared is None else prepared.get(url)
-        if request is None:
-            headers = {"X-Vault-Request": "true"}
-            if client.token:
-                headers["X-Vault-Token"] = client.token
-            if self.config.namespace:
-                headers["X-Vault-Namespace"] = self.config.namespace
-            # Building a request in requests (cookies, merged settings, header checks) costs
-            # about as much as a read from a nearby server: KV reads keep theirs per client.
-            request = client.session.prepare_request(
-                requests.Request(
-                    method, f"{client.adapter.base_uri}/{url}", headers=headers, json=body
-                )
-            )
-            if prepared is not None:
-                prepared[url] = request
-        return request
-
-    def _read_paths(self, login: _Login, deadline: float) -> dict[str, _Reply]:
+    def _read_paths(self, login: Login, deadline: float) -> dict[str, Reply]:
         paths = self.config.paths
 
-        def read(path: str) -> _Reply:
-            return self._request(
+        def read(path: str) -> Reply:
+            return self.client.request(
                 login.client, "GET", self.config.url(path), deadline, prepared=login.prepared
             )
 
@@ -456,14 +123,14 @@ class VaultSource(Source):
                 late = True
                 break
         if late:
-            raise self._fail(StoreUnavailableError, self._deadline_passed())
+            raise self._fail(StoreUnavailableError, self.client.deadline_passed())
         return replies
 
     def _collect(
         self,
         client: hvac.Client,
         credentials: Credentials,
-        replies: dict[str, _Reply],
+        replies: dict[str, Reply],
         deadline: float,
     ) -> SourceResult:
         result = SourceResult()
@@ -473,9 +140,9 @@ class VaultSource(Source):
             if reply.status == 403:
                 raise self._denied(client, credentials, path, deadline)
             if reply.status == 404:
-                if _mentions(reply.body, "invalid path for a versioned k/v"):
+                if mentions(reply.body, "invalid path for a versioned k/v"):
                     raise self._mismatch(actual=2)
-                missing = "no such mount" if _mentions(reply.body, "no handler") else "not found"
+                missing = "no such mount" if mentions(reply.body, "no handler") else "not found"
                 self._missing_paths[path] = missing
                 continue
             if reply.status != 200:
@@ -491,7 +158,9 @@ class VaultSource(Source):
         if len(self._missing_paths) == len(self.config.paths) and self.config.kv_version == 2:
             # A KV v2 read of a KV v1 mount looks like a missing path; one look at the mount
             # (only when nothing at all was found) tells the two apart.
-            info = self._request(client, "GET", f"v1/sys/internal/ui/mounts/{mount}", deadline)
+            info = self.client.request(
+                client, "GET", f"v1/sys/internal/ui/mounts/{mount}", deadline
+            )
             options = (info.body.get("data") or {}).get("options") or {}
             if info.status == 200 and str(options.get("version", "1")) == "1":
                 raise self._mismatch(actual=1)
@@ -530,7 +199,7 @@ class VaultSource(Source):
     def _denied(
         self, client: hvac.Client, credentials: Credentials, path: str, deadline: float
     ) -> SourceError:
-        lookup = self._request(client, "GET", LOOKUP_SELF, deadline)
+        lookup = self.client.request(client, "GET", LOOKUP_SELF, deadline)
         if lookup.status == 403:
             cause = f"permission denied: {credentials.label} is invalid or expired"
         else:
@@ -546,24 +215,6 @@ class VaultSource(Source):
             f"KV version mismatch: {self.config.mount}/ is a KV v{actual} mount but "
             f"NOVA_VAULT_KV_VERSION is {self.config.kv_version}",
         )
-
-
-# A KV answer is the secrets: every object in it becomes a dict whose repr hides its values. One
-# decoder for the process (json.loads with a hook would build a new one for every answer).
-_DECODER = json.JSONDecoder(object_hook=hidden_object)
-
-
-def _json_of(response: requests.Response) -> dict[str, Any]:
-    try:
-        body = _DECODER.decode(response.content.decode("utf-8"))
-    except ValueError:  # UnicodeDecodeError included
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
-def _mentions(body: dict[str, Any], text: str) -> bool:
-    notes = [*(body.get("errors") or ()), *(body.get("warnings") or ())]
-    return any(text in str(note).lower() for note in notes)
 
 
 def _secret_of(body: dict[str, Any], kv_version: int) -> tuple[dict[str, Any] | None, str | None]:
@@ -589,22 +240,4 @@ def _text_of(value: object) -> str | None:
     return None
 
 
-def _transport_cause(exc: Exception, requests: Any) -> str:
-    # Classified from the exception type and the OS's wording, never shown as they are: the
-    # text carries the URL and, with some proxies, request headers.
-    if isinstance(exc, requests.exceptions.SSLError):
-        return "TLS handshake failed; check VAULT_CACERT"
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return "connect timed out"
-    if isinstance(exc, requests.exceptions.Timeout):
-        return "no answer in time"
-    if "refused" in str(exc).lower():
-        return "connection refused"
-    return "connection failed"
-
-
-__all__ = [
-    "VaultSource",
-    "forget_logins",
-    "is_plaintext_remote",
-]
+__all__ = ["VaultSource"]
