@@ -10,17 +10,13 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from nova_config.errors import SecretFieldError, SettingsError
+from nova_config.errors import SecretFieldError, SettingsError, UsageError
 from nova_config.provenance import ResolutionRecord
 from nova_config.settings import SecretSettings
 
 DEFAULT_SETTINGS = "nova_config.settings:NovaSettings"
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
-
-
-class UsageError(Exception):
-    """The command line names something that cannot be used (exit 2)."""
 
 
 def load_class(reference: str) -> type[SecretSettings]:

@@ -18,6 +18,9 @@
 
     SecretFieldError (TypeError)     a settings class marks a field secret that is not a
                                      SecretStr (raised when the class is defined, not at load)
+    UsageError                       the command line names something unusable (exit 2)
+    FileReadError                    a file cannot be read as a load reads files; sources turn
+                                     it into a problem, so it never reaches the user
 
 No message built here or by a source ever contains a secret value: problems name variables,
 files and line numbers, never what was read.
@@ -29,7 +32,7 @@ close to a millisecond to create at import, and import time is part of every app
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple, Self
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Self
 
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 from pydantic_settings.exceptions import SettingsError as UpstreamSettingsError
@@ -43,12 +46,17 @@ HIDDEN_INPUT = "[hidden]"
 _CORE_ARGS = 4
 
 
+# What a problem is about: a setting no source holds, a value that is invalid, or a source that
+# could not be read (or read something unusable).
+ProblemKind = Literal["missing", "invalid", "source"]
+
+
 class Problem(NamedTuple):
     """One reason a load failed: which setting (if any) and what to do about it."""
 
     variable: str | None
     message: str
-    kind: str = "invalid"  # "missing", "invalid" or "source"
+    kind: ProblemKind = "invalid"
 
 
 def _problems_of(problems: Sequence[Problem] | str) -> tuple[Problem, ...]:
@@ -160,6 +168,17 @@ class SettingsSourceError(SettingsError, UpstreamSettingsError):
     Also pydantic-settings' own `SettingsError`, which such code catches; nothing is chained,
     since the cause of a JSON error keeps the value.
     """
+
+
+class FileReadError(Exception):
+    """A file a load reads cannot be used; the message names it and the cause, never its content.
+
+    Sources turn it into a problem of the load (or a configuration error), never let it out.
+    """
+
+
+class UsageError(Exception):
+    """The command line names something that cannot be used (the CLI exits 2)."""
 
 
 class SecretFieldError(TypeError):

@@ -15,11 +15,11 @@ import re
 
 from dotenv.parser import parse_stream
 
-from nova_config.errors import Problem
+from nova_config.errors import FileReadError, Problem
 from nova_config.fields import FieldPlan
 from nova_config.hidden import HiddenList
 from nova_config.sources.base import Found, LoadContext, Source, SourceResult
-from nova_config.sources.fileread import FileReadProblem, read_text
+from nova_config.sources.fileread import read_text
 
 logger = logging.getLogger("nova_config")
 
@@ -78,7 +78,7 @@ class DotenvSource(Source):
     ) -> dict[str, Found]:
         try:
             text = read_text(path, MAX_DOTENV_BYTES)
-        except FileReadProblem as exc:
+        except FileReadError as exc:
             message = str(exc)
             if not os.path.exists(path):
                 self._absent.add(path)

@@ -12,15 +12,13 @@ from __future__ import annotations
 import os
 import stat
 
+from nova_config.errors import FileReadError
+
 MAX_SECRET_BYTES = 64 * 1024
 
 # O_NONBLOCK: opening a FIFO returns at once (it is then refused as not a regular file), and a
 # procfs or character file that would wait for data fails with EAGAIN instead of waiting.
 _FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
-
-
-class FileReadProblem(Exception):
-    """A file cannot be used; the message names it and the cause, never its content."""
 
 
 def size_text(limit: int) -> str:
@@ -41,7 +39,7 @@ def read_text(path: str, limit: int = MAX_SECRET_BYTES) -> str:
         The file's text, as it is (no newline removed).
 
     Raises:
-        FileReadProblem: the file is missing, unreadable, a folder, not a regular file, larger
+        FileReadError: the file is missing, unreadable, a folder, not a regular file, larger
             than `limit`, would block, or is not UTF-8.
     """
     data = _read_bytes(path, limit)
@@ -50,7 +48,7 @@ def read_text(path: str, limit: int = MAX_SECRET_BYTES) -> str:
     except UnicodeDecodeError:
         pass  # raised below, outside the handler: the decode error holds the bytes
     del data  # nor may this frame's locals, which error trackers record
-    raise FileReadProblem(f"{path} is not UTF-8 text")
+    raise FileReadError(f"{path} is not UTF-8 text")
 
 
 def _read_bytes(path: str, limit: int) -> bytes:
@@ -63,7 +61,7 @@ def _read_bytes(path: str, limit: int) -> bytes:
             info = os.fstat(fd)  # the file opened, which may differ from the one looked at
             _check_kind(path, info.st_mode)
             if info.st_size > limit:
-                raise FileReadProblem(too_large)
+                raise FileReadError(too_large)
             chunks: list[bytes] = []
             size = 0
             while size <= limit:
@@ -75,25 +73,25 @@ def _read_bytes(path: str, limit: int) -> bytes:
         finally:
             os.close(fd)
     except FileNotFoundError:
-        raise FileReadProblem(f"{path} does not exist (or is a dangling link)") from None
+        raise FileReadError(f"{path} does not exist (or is a dangling link)") from None
     except PermissionError:
-        raise FileReadProblem(f"{path} cannot be read: permission denied") from None
+        raise FileReadError(f"{path} cannot be read: permission denied") from None
     except BlockingIOError:
-        raise FileReadProblem(
+        raise FileReadError(
             f"{path} cannot be read without waiting (not an ordinary file)"
         ) from None
     except OSError as exc:
-        raise FileReadProblem(f"{path} cannot be read: {exc.strerror}") from None
+        raise FileReadError(f"{path} cannot be read: {exc.strerror}") from None
     if size > limit:
-        raise FileReadProblem(too_large)
+        raise FileReadError(too_large)
     return b"".join(chunks)
 
 
 def _check_kind(path: str, mode: int) -> None:
     if stat.S_ISDIR(mode):
-        raise FileReadProblem(f"{path} is a folder, not a file")
+        raise FileReadError(f"{path} is a folder, not a file")
     if not stat.S_ISREG(mode):
-        raise FileReadProblem(f"{path} is not a regular file")
+        raise FileReadError(f"{path} is not a regular file")
 
 
-__all__ = ["MAX_SECRET_BYTES", "FileReadProblem", "read_text", "size_text"]
+__all__ = ["MAX_SECRET_BYTES", "read_text", "size_text"]

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import os
 
-from nova_config.errors import Problem
+from nova_config.errors import FileReadError, Problem
 from nova_config.fields import FieldPlan, normalise
 from nova_config.sources.base import Found, LoadContext, Source, SourceResult
-from nova_config.sources.fileread import MAX_SECRET_BYTES, FileReadProblem, read_text
+from nova_config.sources.fileread import MAX_SECRET_BYTES, read_text
 
 DEFAULT_SECRETS_DIR = "/run/secrets"
 
@@ -26,7 +26,7 @@ def read_secret_file(path: str) -> str:
         The secret, without its trailing `\\n` or `\\r\\n`.
 
     Raises:
-        FileReadProblem: the file is missing, unreadable, not a regular file, too large, would
+        FileReadError: the file is missing, unreadable, not a regular file, too large, would
             block, or is not UTF-8. The message names the file and the cause, never the content.
     """
     text = read_text(path, MAX_SECRET_BYTES)
@@ -78,7 +78,7 @@ class FileSource(Source):
                     continue
                 try:
                     value = read_secret_file(path)
-                except FileReadProblem as exc:
+                except FileReadError as exc:
                     result.problems.append(
                         Problem(plan.variable, f"{variable}_FILE: {exc}", "source")
                     )
@@ -127,7 +127,7 @@ class FileSource(Source):
                 continue  # an earlier folder (or a _FILE variable) already answered
             try:
                 value = read_secret_file(path)
-            except FileReadProblem as exc:
+            except FileReadError as exc:
                 result.problems.append(Problem(plan.variable, str(exc), "source"))
                 continue
             result.found[plan.name] = Found(value, path)

@@ -9,10 +9,10 @@ from collections.abc import Mapping
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
-from nova_config.errors import SourceConfigError, StoreAccessError
+from nova_config.errors import FileReadError, SourceConfigError, StoreAccessError
 from nova_config.hidden import HiddenDict, HiddenStr
 from nova_config.sources.common import seconds
-from nova_config.sources.fileread import FileReadProblem, read_text
+from nova_config.sources.fileread import read_text
 
 # The Vault CLI's own default when VAULT_ADDR is unset.
 DEFAULT_ADDR = "https://127.0.0.1:8200"
@@ -256,7 +256,7 @@ def _read_credential(path: str, what: str) -> HiddenStr:
     """
     try:
         return HiddenStr(read_text(path).strip())
-    except FileReadProblem as exc:
+    except FileReadError as exc:
         message = f"{what}: {exc}"
     raise SourceConfigError(message)
 
