@@ -37,9 +37,9 @@ from nova_config.errors import (
     StoreDataError,
     StoreUnavailableError,
 )
-from nova_config.fields import FieldPlan, normalise
+from nova_config.fields import FieldPlan
 from nova_config.sources.base import Found, LoadContext, Source, SourceResult
-from nova_config.sources.common import seconds
+from nova_config.sources.common import Claims, seconds
 from nova_config.sources.workers import submit
 
 if TYPE_CHECKING:
@@ -339,21 +339,18 @@ class AwsSource(Source):
         if isinstance(members, str):
             why = f"{members}; store the settings as a JSON object"
             raise StoreDataError(self._message(reply.secret_id, why)) from None
-        by_key = self._by_key
-        claimed: dict[str, str] = {}
+        claims = Claims(self._by_key, result)
+
+        def clash(earlier: str, key: str, variable: str) -> str:
+            keys = f"key {key} twice" if earlier == key else f"keys {earlier} and {key}"
+            return f"secret {reply.secret_id} holds {keys} for {variable}; keep one"
+
         for key, value in members:
-            plan = by_key.get(normalise(key))
+            # A secret listed earlier that already answered wins.
+            plan = claims.claim(key, key, clash)
             if plan is None:
                 continue
-            earlier = claimed.get(plan.name)
-            claimed.setdefault(plan.name, key)
-            if earlier is not None:
-                keys = f"key {key} twice" if earlier == key else f"keys {earlier} and {key}"
-                message = f"secret {reply.secret_id} holds {keys} for {plan.variable}"
-                result.problems.append(Problem(plan.variable, message + "; keep one", "source"))
-            elif plan.name in result.found:
-                continue  # a secret listed earlier already answered
-            elif isinstance(value, str | bool):
+            if isinstance(value, str | bool):
                 text = value if isinstance(value, str) else str(value).lower()
                 result.found[plan.name] = Found(text, f"{reply.secret_id}#{key}", reply.version)
             else:

@@ -9,11 +9,13 @@ from __future__ import annotations
 import os
 
 from nova_config.errors import FileReadError, Problem
-from nova_config.fields import FieldPlan, normalise
+from nova_config.fields import FieldPlan
 from nova_config.sources.base import Found, LoadContext, Source, SourceResult
+from nova_config.sources.common import Claims
 from nova_config.sources.fileread import MAX_SECRET_BYTES, read_text
 
 DEFAULT_SECRETS_DIR = "/run/secrets"
+_CLASH = "{earlier} and {where} both hold {variable}; keep one of them"
 
 
 def read_secret_file(path: str) -> str:
@@ -102,29 +104,19 @@ class FileSource(Source):
                 Problem(None, f"secret folder {folder} cannot be read: {exc.strerror}", "source")
             )
             return
-        claimed: dict[str, str] = {}
+        claims = Claims(self._by_key, result)
         # Sorted so that a conflict is always reported the same way.
         for entry in sorted(entries, key=lambda e: e.name):
             # Kubernetes keeps its versioned copies in hidden `..data`/`..2024_...` entries.
             if entry.name.startswith("."):
                 continue
-            plan = self._by_key.get(normalise(entry.name))
+            path = os.path.join(folder, entry.name)
+            # An earlier folder (or a _FILE variable) that already answered wins.
+            plan = claims.claim(
+                entry.name, path, "{earlier} and {where} both hold {variable}; keep one of them"
+            )
             if plan is None:
                 continue
-            path = os.path.join(folder, entry.name)
-            earlier = claimed.get(plan.name)
-            if earlier is not None:
-                result.problems.append(
-                    Problem(
-                        plan.variable,
-                        f"{earlier} and {path} both hold {plan.variable}; keep one of them",
-                        "source",
-                    )
-                )
-                continue
-            claimed[plan.name] = path
-            if plan.name in result.found:
-                continue  # an earlier folder (or a _FILE variable) already answered
             try:
                 value = read_secret_file(path)
             except FileReadError as exc:

@@ -16,8 +16,9 @@ from nova_config.errors import (
     StoreDataError,
     StoreUnavailableError,
 )
-from nova_config.fields import FieldPlan, normalise
+from nova_config.fields import FieldPlan
 from nova_config.sources.base import Found, LoadContext, Source, SourceResult
+from nova_config.sources.common import Claims
 from nova_config.sources.vault_client import LOOKUP_SELF, Login, Reply, VaultClient, mentions
 from nova_config.sources.vault_config import Credentials, VaultConfig, find_credentials
 from nova_config.sources.workers import submit
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
 
 logger = logging.getLogger("nova_config")
+_CLASH = "vault: {earlier} and {where} both hold {variable}; keep one"
 
 # How long past its deadline a load waits for a path read on a worker, so that the worker's own,
 # more precise message (which also names the deadline) wins the race when both are due.
@@ -169,25 +171,15 @@ class VaultSource(Source):
     def _take(
         self, path: str, data: dict[str, Any], version: str | None, result: SourceResult
     ) -> None:
-        claimed: dict[str, str] = {}
+        claims = Claims(self._by_key, result)
         for key in sorted(data):
-            plan = self._by_key.get(normalise(key))
+            where = f"{self.config.mount}/{path}#{key}"
+            # A higher-priority path that already holds the field wins.
+            plan = claims.claim(
+                key, where, "vault: {earlier} and {where} both hold {variable}; keep one"
+            )
             if plan is None:
                 continue
-            where = f"{self.config.mount}/{path}#{key}"
-            earlier = claimed.get(plan.name)
-            if earlier is not None:
-                result.problems.append(
-                    Problem(
-                        plan.variable,
-                        f"vault: {earlier} and {where} both hold {plan.variable}; keep one",
-                        "source",
-                    )
-                )
-                continue
-            claimed[plan.name] = where
-            if plan.name in result.found:
-                continue  # a higher-priority path already holds it
             text = _text_of(data[key])
             if text is None:
                 result.problems.append(
