@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	PATH="$(CURDIR)/$(BIN):$$PATH" bash demo/walkthrough.sh
+	$(BIN)/python demo/walkthrough.py
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
