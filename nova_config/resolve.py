@@ -237,53 +237,56 @@ def compose(
     Vault, AWS and `.env` (the `env_file` upstream reads when one is configured, else nova's
     `.env` with its per-environment layer). Defaults come last, added by pydantic-settings.
     """
-    from nova_config.sources.settings_source import store_source  # noqa: PLC0415 - cycle
-
     load = CURRENT.get()
     if load is None:  # not inside SecretSettings.__init__ (a direct call): upstream's order
         return init_settings, env_settings, dotenv_settings, file_secret_settings
-    sources: list[PydanticBaseSettingsSource] = [init_settings]
-    load.consulted.append(("init", init_settings))
+    upstream = {"env": env_settings, "files": file_secret_settings, "dotenv": dotenv_settings}
+    chosen: list[tuple[str, PydanticBaseSettingsSource]] = [("init", init_settings)]
     for name in load.order:
         reason = gate_reason(name, load.environ)
         if reason is not None:
             load.skipped[name] = reason
-            continue
-        if name == "env" and isinstance(env_settings, EnvSettingsSource):
-            prefix = load.environment.upper() + "_"
-            if not env_settings.case_sensitive:
-                prefix = prefix.lower()
-            # The layer is built only when a variable has the prefix: most loads set none.
-            if any(key.startswith(prefix) for key in env_settings.env_vars):
-                layer = EnvironmentLayer(env_settings, load.environment)
-                sources.append(layer)
-                load.consulted.append(("env", layer))
-            sources.append(env_settings)
-            load.consulted.append(("env", env_settings))
-            continue
-        if (
-            name == "files"
-            and isinstance(file_secret_settings, SecretsSettingsSource)
-            and file_secret_settings.secrets_dir is not None
-        ):
-            # `secrets_dir` read as upstream reads it, then nova's own folders.
-            sources.append(file_secret_settings)
-            load.consulted.append(("files", file_secret_settings))
-        if name == "dotenv" and isinstance(dotenv_settings, DotEnvSettingsSource):
-            if load.dotenv_disabled:
-                load.skipped["dotenv"] = ".env files are not read (_env_file=None)"
-                continue
-            if dotenv_settings.env_file is not None:
-                sources.append(dotenv_settings)
-                load.consulted.append(("dotenv", dotenv_settings))
-                continue
-        store = store_source(name, settings_cls, load)
-        if store.source is None:
-            load.skipped[name] = store.skipped or f"{name} is off"
-            continue
+        else:
+            chosen.extend(
+                (name, source) for source in _sources_for(name, settings_cls, load, upstream)
+            )
+    load.consulted.extend(chosen)
+    return tuple(source for _, source in chosen)
+
+
+def _sources_for(
+    name: str,
+    settings_cls: type[BaseSettings],
+    load: Load,
+    upstream: Mapping[str, PydanticBaseSettingsSource],
+) -> list[PydanticBaseSettingsSource]:
+    """The sources one name of the order stands for (none when the store is off)."""
+    from nova_config.sources.settings_source import store_source  # noqa: PLC0415 - cycle
+
+    given = upstream.get(name)
+    if isinstance(given, EnvSettingsSource) and not isinstance(given, DotEnvSettingsSource):
+        prefix = load.environment.upper() + "_"
+        if not given.case_sensitive:
+            prefix = prefix.lower()
+        # The layer is built only when a variable has the prefix: most loads set none.
+        if any(key.startswith(prefix) for key in given.env_vars):
+            return [EnvironmentLayer(given, load.environment), given]
+        return [given]
+    if isinstance(given, DotEnvSettingsSource):
+        if load.dotenv_disabled:
+            load.skipped[name] = ".env files are not read (_env_file=None)"
+            return []
+        if given.env_file is not None:
+            return [given]  # the model's env_file, read as upstream reads it
+    sources: list[PydanticBaseSettingsSource] = []
+    if isinstance(given, SecretsSettingsSource) and given.secrets_dir is not None:
+        sources.append(given)  # `secrets_dir` read as upstream reads it, then nova's folders
+    store = store_source(name, settings_cls, load)
+    if store.source is None:
+        load.skipped[name] = store.skipped or f"{name} is off"
+    else:
         sources.append(store)
-        load.consulted.append((name, store))
-    return tuple(sources)
+    return sources
 
 
 def build_values(

@@ -95,37 +95,48 @@ class DotenvSource(Source):
             original = binding.original.string
             # The parser numbers a binding from the blank lines before it; count past them.
             leading = original[: len(original) - len(original.lstrip())]
-            line = binding.original.line + len(_NEWLINE.findall(leading))
+            where = f"{path}:{binding.original.line + len(_NEWLINE.findall(leading))}"
             if binding.error:
                 result.problems.append(
                     Problem(
                         None,
-                        f"{path}:{line} cannot be parsed (check its quotes and '='); "
+                        f"{where} cannot be parsed (check its quotes and '='); "
                         "the line is not shown because it may hold a secret",
                         "source",
                     )
                 )
-                continue
-            key = binding.key
-            if key is None:  # a blank or comment line
-                continue
-            if key == "NOVA_ENV":
-                logger.warning(
-                    "%s:%d sets NOVA_ENV, which is ignored: the environment decides which "
-                    ".env files are read, so it comes from the process environment only",
-                    path,
-                    line,
+            elif binding.key is not None:  # not a blank or comment line
+                self._take(
+                    binding.key, binding.value, where, wanted=wanted, values=values, result=result
                 )
-            elif key not in wanted:
-                if key.upper() in wanted:
-                    self._wrong_case.setdefault(key.upper(), f"{path}:{line}")
-            elif binding.value is None:
-                result.problems.append(
-                    Problem(key, f"{path}:{line} names {key} without '=' and a value", "source")
-                )
-            else:
-                values[key] = Found(binding.value, f"{path}:{line}")
         return values
+
+    def _take(
+        self,
+        key: str,
+        value: str | None,
+        where: str,
+        *,
+        wanted: set[str],
+        values: dict[str, Found],
+        result: SourceResult,
+    ) -> None:
+        """One `KEY=value` line: a value for a field, a hint, a warning or a problem."""
+        if key == "NOVA_ENV":
+            logger.warning(
+                "%s sets NOVA_ENV, which is ignored: the environment decides which .env files "
+                "are read, so it comes from the process environment only",
+                where,
+            )
+        elif key not in wanted:
+            if key.upper() in wanted:
+                self._wrong_case.setdefault(key.upper(), where)
+        elif value is None:
+            result.problems.append(
+                Problem(key, f"{where} names {key} without '=' and a value", "source")
+            )
+        else:
+            values[key] = Found(value, where)
 
     def places(self, plan: FieldPlan) -> str:
         names = ", ".join(plan.variables(self.context.prefix))

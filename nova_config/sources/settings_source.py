@@ -100,7 +100,32 @@ class StoreSettingsSource(PydanticBaseSettingsSource):
         """
         super().__init__(settings_cls)
         self.load = _load
-        if _load is None and self.required is not None:
+        overrides = self._overrides(options, check_required=_load is None)
+        if environment is not None:
+            overrides["NOVA_ENV"] = environment
+        if on_error is not None:
+            overrides["NOVA_ON_SOURCE_ERROR"] = on_error
+        if _load is not None:
+            self.environ: Mapping[str, str] = _load.environ
+            self.environment = _load.environment
+            self.plans = _load.plans
+        else:
+            self.environ = HiddenEnviron(ChainMap(overrides, os.environ))
+            self.environment = environment_from(self.environ)
+            self.plans = plans_of(settings_cls)
+        context = LoadContext(self.environment, self.environ, self.plans)
+        cls = source_class(self.store)
+        self.skipped = cls.skip_reason(context)
+        self.source: Source | None = None if self.skipped else cls(context)
+        self.result: SourceResult | None = None
+
+    def _overrides(self, options: Mapping[str, Any], *, check_required: bool) -> dict[str, str]:
+        """The options as the variables they stand for (lists joined, booleans as 1 or 0).
+
+        Raises:
+            SourceConfigError: an unknown option, or the required one missing with its variable.
+        """
+        if check_required and self.required is not None:
             option, what = self.required
             needed = self.options[option]
             if options.get(option) is None and needed not in os.environ:
@@ -124,23 +149,7 @@ class StoreSettingsSource(PydanticBaseSettingsSource):
             else:
                 text = str(value)
             overrides[variable] = HiddenStr(text)
-        if environment is not None:
-            overrides["NOVA_ENV"] = environment
-        if on_error is not None:
-            overrides["NOVA_ON_SOURCE_ERROR"] = on_error
-        if _load is not None:
-            self.environ: Mapping[str, str] = _load.environ
-            self.environment = _load.environment
-            self.plans = _load.plans
-        else:
-            self.environ = HiddenEnviron(ChainMap(overrides, os.environ))
-            self.environment = environment_from(self.environ)
-            self.plans = plans_of(settings_cls)
-        context = LoadContext(self.environment, self.environ, self.plans)
-        cls = source_class(self.store)
-        self.skipped = cls.skip_reason(context)
-        self.source: Source | None = None if self.skipped else cls(context)
-        self.result: SourceResult | None = None
+        return overrides
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
         """Not used: the store is read once for all fields, in `__call__`."""

@@ -133,6 +133,14 @@ class Reply(NamedTuple):
     body: dict[str, Any]
 
 
+class _Failure(NamedTuple):
+    """Why one try got no answer, and whether another try could help."""
+
+    cause: str
+    final: bool = False
+    refused: bool = False  # a redirect that is not followed
+
+
 class VaultClient:
     """How one load talks to Vault: its configuration, the origin redirects may go to, messages."""
 
@@ -275,8 +283,6 @@ class VaultClient:
             StoreUnavailableError: unreachable, sealed, redirected elsewhere, or no answer
                 before the deadline.
         """
-        import requests  # noqa: PLC0415 - hvac's own transport, present whenever hvac is
-
         cause, attempts, refused = "", 0, ""
         for attempt in range(self.config.retries + 1):
             remaining = deadline - time.monotonic()
@@ -287,39 +293,18 @@ class VaultClient:
                 break
             attempts += 1
             request = self._prepare(client, method, url, prepared, body)
-            try:
-                response = follow(
-                    client.session,
-                    request,
-                    self._origin,
-                    deadline,
-                    timeout=min(self.config.timeout, remaining),
-                    verify=self.config.verify,
-                    cert=self.config.cert,
-                    proxies=client.session.proxies,
-                )
-                reply = Reply(response.status_code, _json_of(response))
-            except RedirectRefused as exc:
-                refused = str(exc)
-                break
-            except requests.exceptions.RequestException as exc:
-                cause = _transport_cause(exc, requests)
-                if deadline - time.monotonic() <= 0 and cause != "connect timed out":
-                    cause = "no answer in time"  # a read cut at the deadline
-                if isinstance(exc, requests.exceptions.SSLError):
-                    break  # a certificate problem does not go away on retry
+            outcome = self._attempt(client, request, deadline, remaining)
+            if isinstance(outcome, _Failure):
+                cause = outcome.cause
+                refused = cause if outcome.refused else ""
+                if outcome.final:
+                    break
                 continue
-            except (OSError, ValueError) as exc:
-                # Raised by requests or urllib3 outside their own hierarchy (a CA bundle that
-                # cannot be loaded, a header refused): named by type, since the text may quote
-                # a header, and a token is one.
-                cause = f"the request could not be sent ({type(exc).__name__})"
-                break
-            if reply.status == 503 and mentions(reply.body, "sealed"):
+            if outcome.status == 503 and mentions(outcome.body, "sealed"):
                 raise self.fail(StoreUnavailableError, "sealed (unseal it, or fix VAULT_ADDR)")
-            if reply.status not in RETRY_STATUSES:
-                return reply
-            cause = f"HTTP {reply.status}"
+            if outcome.status not in RETRY_STATUSES:
+                return outcome
+            cause = f"HTTP {outcome.status}"
         if refused:
             raise self.fail(StoreUnavailableError, refused)
         tries = f"{attempts} attempt" + ("s" if attempts != 1 else "")
@@ -327,6 +312,42 @@ class VaultClient:
         if deadline - time.monotonic() <= 0:
             tries += f"; the {self.config.deadline:g} s deadline (NOVA_VAULT_DEADLINE) has passed"
         raise self.fail(StoreUnavailableError, f"{state} ({cause or 'no answer'}; {tries})")
+
+    def _attempt(
+        self,
+        client: hvac.Client,
+        request: requests.PreparedRequest,
+        deadline: float,
+        remaining: float,
+    ) -> Reply | _Failure:
+        """One try: Vault's answer, or why there is none (never an exception's own text)."""
+        import requests  # noqa: PLC0415 - hvac's own transport, present whenever hvac is
+
+        try:
+            response = follow(
+                client.session,
+                request,
+                self._origin,
+                deadline,
+                timeout=min(self.config.timeout, remaining),
+                verify=self.config.verify,
+                cert=self.config.cert,
+                proxies=client.session.proxies,
+            )
+        except RedirectRefused as exc:
+            return _Failure(str(exc), final=True, refused=True)
+        except requests.exceptions.RequestException as exc:
+            cause = _transport_cause(exc, requests)
+            if deadline - time.monotonic() <= 0 and cause != "connect timed out":
+                cause = "no answer in time"  # a read cut at the deadline
+            # A certificate problem does not go away on retry.
+            return _Failure(cause, final=isinstance(exc, requests.exceptions.SSLError))
+        except (OSError, ValueError) as exc:
+            # Raised by requests or urllib3 outside their own hierarchy (a CA bundle that
+            # cannot be loaded, a header refused): named by type, since the text may quote a
+            # header, and a token is one.
+            return _Failure(f"the request could not be sent ({type(exc).__name__})", final=True)
+        return Reply(response.status_code, _json_of(response))
 
     def _prepare(
         self,
