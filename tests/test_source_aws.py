@@ -654,3 +654,34 @@ def test_canary_values_never_reach_errors_or_debug_logs(
     assert "hidden by nova-config" in caplog.text
     for text in [caplog.text, *texts]:
         assert CANARY not in text
+
+
+def test_a_forked_child_opens_its_own_client_after_the_parent_loaded(secrets: Secrets) -> None:
+    """After fork, the child starts with no cached client or worker thread of the parent's, and
+    its own load (a new client, a new connection) reads the same values."""
+    name = secrets.create(
+        {
+            "ALPACA_API_KEY": "AKFORKED0123456789",
+            "discord_webhook_url": WEBHOOK,
+            "timescale_password": "pw-from-aws",
+        }
+    )
+    secrets.use(name)
+    NovaSettings()
+    parent_client = next(iter(aws._clients.values()))
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report what it inherited and what it loaded, then leave at once
+        try:
+            inherited = len(aws._clients)
+            key = NovaSettings().alpaca_api_key.get_secret_value()
+            own = next(iter(aws._clients.values())) is not parent_client
+            os.write(writer, json.dumps([inherited, key, own]).encode())
+        finally:
+            os._exit(0)
+    os.close(writer)
+    with os.fdopen(reader) as pipe:
+        report = json.loads(pipe.read() or "null")
+    _, status = os.waitpid(pid, 0)
+    assert status == 0
+    assert report == [0, "AKFORKED0123456789", True]
