@@ -25,7 +25,7 @@ import re
 import threading
 from collections import OrderedDict
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
 from nova_config.errors import (
@@ -122,22 +122,13 @@ class _HideSecretBodies(logging.Filter):
 _LOG_FILTER = _HideSecretBodies()
 
 
-class _Reply:
-    """One GetSecretValue outcome (a plain class: a NamedTuple costs import time)."""
+class _Reply(NamedTuple):
+    """One GetSecretValue outcome: a record, as the package's other records are."""
 
-    __slots__ = ("failure", "payload", "secret_id", "version")
-
-    def __init__(
-        self,
-        secret_id: str,
-        payload: str | bytes | None = None,
-        version: str | None = None,
-        failure: Failure | None = None,
-    ) -> None:
-        self.secret_id = secret_id
-        self.payload = payload
-        self.version = version
-        self.failure = failure
+    secret_id: str
+    payload: str | bytes | None = None
+    version: str | None = None
+    failure: Failure | None = None
 
     def __repr__(self) -> str:
         # Error trackers capture frame locals with repr(); the payload is the secret.
