@@ -5,9 +5,7 @@ string when the models are built, which is a measurable part of an application's
 """
 
 import inspect
-import json
 import os
-import typing
 from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Self
 from urllib.parse import quote
@@ -22,14 +20,14 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
-from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
-from pydantic_core.core_schema import ErrorType
+from pydantic_core import InitErrorDetails
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from nova_config.errors import HIDDEN_INPUT, Problem, SecretFieldError, SettingsError
+from nova_config.errors import Problem, SecretFieldError, SettingsError
 from nova_config.fields import FieldPlan, is_secret_type, plan_field, secret
 from nova_config.fields import setting as setting_spec
-from nova_config.hidden import HiddenDict, HiddenEnviron, HiddenList
+from nova_config.hidden import HiddenDict, HiddenEnviron
+from nova_config.invalid import invalid_problems, key_of, own_line_error
 from nova_config.provenance import Provenance, ResolutionRecord
 from nova_config.resolve import (
     CURRENT,
@@ -37,13 +35,10 @@ from nova_config.resolve import (
     build_values,
     compose,
     environment_of,
-    field_keys,
     missing_problem,
 )
 from nova_config.sources.base import Environment
-from nova_config.sources.settings_source import input_key
 from nova_config.validators import (
-    OWN_ERROR,
     STRICT_ENVIRONMENTS,
     check_discord_webhook,
     check_secret_text,
@@ -128,7 +123,7 @@ class SecretSettings(BaseSettings):
         except SettingsError:
             raise  # a store's configuration (always fatal): already nova-config's own error
         except ValidationError as exc:
-            invalid, lines = _invalid_problems(cls, exc, load)
+            invalid, lines = invalid_problems(cls, exc, load)
         finally:
             CURRENT.reset(token)
         if field is not None and not given:
@@ -147,9 +142,9 @@ class SecretSettings(BaseSettings):
             # for the sources' problems; missing fields are pydantic's `missing` either way.
             reported = {tuple(line["loc"]) for line in lines}
             own: list[InitErrorDetails] = [
-                _own_line_error(problem, cls)
+                own_line_error(problem, cls)
                 for problem in load.problems
-                if problem.kind != "missing" or (_key_of(problem, cls),) not in reported
+                if problem.kind != "missing" or (key_of(problem, cls),) not in reported
             ]
             # Raised outside the except block, so the ValidationError (which keeps the inputs
             # in its errors()) is neither the cause nor the context of what the user sees.
@@ -265,161 +260,6 @@ class SecretSettings(BaseSettings):
                 "no record of where its values came from"
             )
         return self._resolution
-
-
-# A run of this many characters of a secret is cut out of a message wherever it appears, in
-# any case: a validator may quote the value stripped, lower-cased or in part.
-MIN_SECRET_RUN = 6
-HIDDEN = "[hidden]"
-
-
-def _fold(text: str) -> str:
-    """Lower case, one character for one (so that positions match the original text)."""
-    return "".join(low if len(low := c.lower()) == 1 else c for c in text)
-
-
-def _redact(message: str, secrets: list[str]) -> str:
-    """Cut every run of 6 or more characters of a secret out of a message, in any case.
-
-    The secret counts as written and as repr() or JSON would quote it. A secret shorter than the
-    run is cut only where it appears whole, and only from four characters up, since shorter
-    forms would cut ordinary words. Defence in depth: pydantic's own messages never quote
-    inputs, but a subclass's validator might.
-    """
-    folded = _fold(message)
-    hidden = [False] * len(message)
-    for value in secrets:
-        for form in {_fold(f) for f in (value, repr(value)[1:-1], json.dumps(value)[1:-1])}:
-            size = MIN_SECRET_RUN if len(form) >= MIN_SECRET_RUN else len(form)
-            if size < 4:
-                continue
-            grams = {form[i : i + size] for i in range(len(form) - size + 1)}
-            for start in range(len(folded) - size + 1):
-                if folded[start : start + size] in grams:
-                    hidden[start : start + size] = [True] * size
-    if not any(hidden):
-        return message
-    parts: list[str] = []
-    for index, char in enumerate(message):
-        if not hidden[index]:
-            parts.append(char)
-        elif index == 0 or not hidden[index - 1]:
-            parts.append(HIDDEN)
-    return "".join(parts)
-
-
-def _key_of(problem: Problem, cls: type[SecretSettings]) -> str:
-    """The input key of the field a problem is about (its alias, as pydantic names it)."""
-    for plan in cls.__nova_plans__:
-        if plan.variable == problem.variable:
-            return input_key(plan.name, cls.model_fields[plan.name])
-    return problem.variable or ""
-
-
-def _own_line_error(problem: Problem, cls: type[SecretSettings]) -> InitErrorDetails:
-    """The line error of one of nova-config's problems: `missing`, or `nova_source`."""
-    loc = (_key_of(problem, cls),) if problem.variable else ()
-    if problem.kind == "missing":
-        return {"type": "missing", "loc": loc, "input": {}}  # as in _line_error
-    custom = PydanticCustomError(f"nova_{problem.kind}", problem.message)
-    return {"type": custom, "loc": loc, "input": HIDDEN_INPUT}
-
-
-def _collect_secrets(annotation: Any, value: object, into: list[str]) -> None:
-    """The texts of every secret in a field's input, nested models' secret fields included."""
-    if is_secret_type(annotation):
-        text = _plain(value)
-        if text is not None:
-            into.append(text)
-        return
-    if not isinstance(value, Mapping):
-        return
-    for model in _models_in(annotation):
-        for name, field in model.model_fields.items():
-            for key in (name, field.alias, field.validation_alias):
-                if isinstance(key, str) and key in value:
-                    _collect_secrets(field.annotation, value[key], into)
-
-
-def _models_in(annotation: Any) -> list[type[BaseModel]]:
-    """The pydantic models an annotation names (itself, or inside Optional, unions, Annotated)."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [annotation]
-    return [model for arg in typing.get_args(annotation) for model in _models_in(arg)]
-
-
-def _plain(value: object) -> str | None:
-    """The text of a secret as a validator could quote it, whatever type carries it."""
-    get = getattr(value, "get_secret_value", None)
-    if callable(get):
-        value = get()
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return value if isinstance(value, str) else None
-
-
-def _invalid_problems(
-    cls: type[SecretSettings], exc: ValidationError, load: Load
-) -> tuple[list[Problem], list[InitErrorDetails]]:
-    """nova-config's problems for pydantic's errors, and pydantic's errors without their input.
-
-    A message that is not nova-config's own has every run of a secret cut out of it, in the
-    problem and in the line error alike; the input becomes a placeholder.
-    """
-    plans = {plan.name: plan for plan in cls.__nova_plans__}
-    keys = field_keys(cls)
-    secrets: HiddenList[str] = HiddenList()
-    for key in load.values:
-        name = keys.get(key)
-        if name in plans:
-            _collect_secrets(cls.model_fields[name].annotation, load.values[key], secrets)
-    problems: list[Problem] = []
-    lines: list[InitErrorDetails] = []
-    for error in exc.errors(include_url=False, include_input=False):
-        key = str(error["loc"][0]) if error["loc"] else ""
-        name = keys.get(key, key)
-        plan = plans.get(name)
-        own = error["type"] == OWN_ERROR
-        message = str(error["msg"]).removeprefix("Value error, ")
-        if not own:
-            message = _redact(message, secrets)
-        lines.append(_line_error(error, message, own))
-        if plan is not None and error["type"] == "missing" and len(error["loc"]) == 1:
-            continue  # reported with the places the load looked in
-        if error["type"] == "extra_forbidden":
-            problems.append(Problem(key, f"{key} is not a setting of {cls.__name__}"))
-            continue
-        variable = plan.variable if plan else name or cls.__name__
-        inner = ".".join(str(step) for step in error["loc"][1:])
-        shown = f"{variable} ({inner})" if inner and plan else variable
-        origin = load.provenance.get(name)
-        where = f" ({origin})" if origin else ""
-        problems.append(Problem(variable, f"{shown}{where} is invalid: {message}"))
-    return problems, lines
-
-
-# pydantic's own error types: their messages are built from the type and its context, which
-# describe the rule broken (a bound, the expected values), never the input.
-_PYDANTIC_TYPES = frozenset(typing.get_args(ErrorType))
-
-
-def _line_error(error: ErrorDetails, message: str, own: bool) -> InitErrorDetails:
-    """One of pydantic's line errors again, with its input replaced and its message redacted."""
-    kind = error["type"]
-    context = error.get("ctx")
-    if kind in ("value_error", "assertion_error"):
-        # The context is the validator's own message, which may quote the value.
-        return {"type": kind, "loc": error["loc"], "input": HIDDEN_INPUT, "ctx": {"error": message}}
-    if own or kind not in _PYDANTIC_TYPES:
-        custom = PydanticCustomError(kind, message)
-        return {"type": custom, "loc": error["loc"], "input": HIDDEN_INPUT}
-    # A missing field's input is the mapping around it, every other value included: an empty
-    # one stands in for it, as for a model given nothing.
-    hidden: object = {} if kind == "missing" else HIDDEN_INPUT
-    line: InitErrorDetails = {"type": kind, "loc": error["loc"], "input": hidden}
-    if context:
-        line["ctx"] = context
-    return line
 
 
 class NovaSettings(SecretSettings):
