@@ -23,20 +23,15 @@ from pydantic import (
 from pydantic_core import InitErrorDetails
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from nova_config.compose import compose
 from nova_config.errors import Problem, SecretFieldError, SettingsError
 from nova_config.fields import FieldPlan, is_secret_type, plan_field, secret
 from nova_config.fields import setting as setting_spec
 from nova_config.hidden import HiddenDict, HiddenEnviron
 from nova_config.invalid import invalid_problems, key_of, own_line_error
+from nova_config.merge import build_values, missing_problem
 from nova_config.provenance import Provenance, ResolutionRecord
-from nova_config.resolve import (
-    CURRENT,
-    Load,
-    build_values,
-    compose,
-    environment_of,
-    missing_problem,
-)
+from nova_config.resolve import CURRENT, Load, environment_of
 from nova_config.sources.base import Environment
 from nova_config.validators import (
     STRICT_ENVIRONMENTS,

@@ -10,7 +10,8 @@ import pytest
 
 from conftest import STORE_PREFIXES, VALID, MemorySource
 from nova_config import NovaSettings, SettingsError
-from nova_config.resolve import CURRENT, Load, build_values
+from nova_config.merge import build_values
+from nova_config.resolve import CURRENT, Load
 from nova_config.sources.base import LoadContext
 
 
