@@ -26,18 +26,22 @@ import threading
 from collections import OrderedDict
 from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple
-from urllib.parse import urlsplit
 
 from nova_config.errors import (
     MissingExtraError,
     Problem,
-    SettingsError,
     SourceConfigError,
-    StoreAccessError,
     StoreDataError,
     StoreUnavailableError,
 )
 from nova_config.fields import FieldPlan
+from nova_config.sources.aws_errors import (
+    BAD_ENDPOINT,
+    LOG_FILTER,
+    Failure,
+    failure_of,
+    safe_url,
+)
 from nova_config.sources.base import Found, LoadContext, Source, SourceResult
 from nova_config.sources.common import Claims, seconds
 from nova_config.sources.workers import submit
@@ -51,40 +55,6 @@ DEFAULT_TIMEOUT = 3.0
 DEFAULT_DEADLINE = 10.0
 RETRIES = 1  # botocore's `max_attempts` counts retries: 1 means two attempts in all
 MAX_CLIENTS = 4
-_TIMEOUT = "{timeout:g} s (NOVA_AWS_TIMEOUT)"
-
-Failure = tuple[type[SettingsError], str]
-_DENIED = (
-    "access denied ({code}): no secretsmanager:GetSecretValue on it, or kms:Decrypt on its key"
-)
-# Error code, or botocore exception class name -> (error class, wording): the one place the
-# SDK's errors are judged. A wording names the code, never botocore's message.
-ERRORS: dict[str, Failure] = {
-    "AccessDeniedException": (StoreAccessError, _DENIED),
-    "UnrecognizedClientException": (StoreAccessError, "access denied ({code}): unknown key id"),
-    "InvalidSignatureException": (StoreAccessError, "access denied ({code}): wrong secret key"),
-    "ExpiredTokenException": (StoreAccessError, "access denied ({code}): the token has expired"),
-    "NoCredentialsError": (StoreAccessError, "no AWS credentials found"),
-    "PartialCredentialsError": (StoreAccessError, "no AWS credentials found (only part of a set)"),
-    "DecryptionFailure": (StoreDataError, "its KMS key cannot decrypt it ({code})"),
-    "ThrottlingException": (StoreUnavailableError, "throttled ({code}), even after a retry"),
-    "TooManyRequestsException": (StoreUnavailableError, "throttled ({code}), even after a retry"),
-    "InternalServiceError": (StoreUnavailableError, "the service failed ({code})"),
-    "ConnectTimeoutError": (StoreUnavailableError, "unreachable: no connection within " + _TIMEOUT),
-    "ReadTimeoutError": (StoreUnavailableError, "unreachable: no answer within " + _TIMEOUT),
-    "ConnectionClosedError": (StoreUnavailableError, "unreachable: the connection was closed"),
-    "SSLError": (StoreUnavailableError, "unreachable: the TLS handshake failed"),
-    "ConnectionError": (StoreUnavailableError, "unreachable: no connection could be made"),
-    "HTTPClientError": (StoreUnavailableError, "unreachable: the connection failed"),
-    "NoRegionError": (SourceConfigError, "no region: set AWS_REGION"),
-    "ProfileNotFound": (SourceConfigError, "AWS_PROFILE names a profile the AWS config lacks"),
-}
-
-_BAD_ENDPOINT = (
-    "AWS_ENDPOINT_URL (or AWS_ENDPOINT_URL_SECRETS_MANAGER) is not a valid URL; "
-    "it is not shown, as it may hold a password"
-)
-
 _clients: OrderedDict[str, SecretsManagerClient] = OrderedDict()
 _clients_lock = threading.Lock()
 
@@ -105,21 +75,6 @@ def close_clients() -> None:
     with _clients_lock:
         while _clients:
             _clients.popitem()[1].close()
-
-
-class _HideSecretBodies(logging.Filter):
-    """botocore logs each response body at DEBUG, and a GetSecretValue body is the secret."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple) and any(
-            isinstance(a, bytes) and (b'"SecretString"' in a or b'"SecretBinary"' in a)
-            for a in record.args
-        ):
-            record.args = ("<a Secrets Manager response, hidden by nova-config>",)
-        return True
-
-
-_LOG_FILTER = _HideSecretBodies()
 
 
 class _Reply(NamedTuple):
@@ -143,46 +98,11 @@ class _Pairs(list[tuple[str, Any]]):
         return f"_Pairs(keys={[key for key, _ in self]!r})"
 
 
-def _safe_url(url: str) -> str:
-    """An endpoint URL without user, password, query or fragment."""
-    try:
-        parts = urlsplit(url)
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        return "the endpoint in AWS_ENDPOINT_URL"
-    return f"{parts.scheme}://{parts.hostname or ''}{port}{parts.path}"
-
-
 def _config_key(timeout: float) -> str:
     """A digest of what shapes a client, so that no raw credential is kept in a key."""
     # boto3 reads the process environment itself (and ~/.aws under HOME), not LoadContext.
     shaping = sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_") or k == "HOME")
     return hashlib.sha256(repr((timeout, RETRIES, shaping)).encode()).hexdigest()
-
-
-def _failure(exc: Exception, timeout: float) -> Failure | None:
-    """An SDK error as (error class, wording); None when the secret (or stage) does not exist."""
-    from botocore.exceptions import ClientError  # noqa: PLC0415 - the SDK only when used
-
-    if not isinstance(exc, ClientError):
-        names = [k.__name__ for k in type(exc).__mro__ if k.__name__ in ERRORS]
-        if not names:
-            return StoreUnavailableError, f"the AWS SDK failed ({type(exc).__name__})"
-        cls, wording = ERRORS[names[0]]
-        return cls, wording.format(code=names[0], timeout=timeout)
-    code = str(exc.response.get("Error", {}).get("Code", "no error code"))
-    if code == "ResourceNotFoundException":
-        return None
-    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
-    if code in ERRORS:
-        cls, wording = ERRORS[code]
-    elif status in (401, 403):  # an unknown code: the HTTP status still says whose fault it is
-        cls, wording = StoreAccessError, "access denied ({code})"
-    elif status >= 500:
-        cls, wording = StoreUnavailableError, "the service failed ({code})"
-    else:
-        cls, wording = StoreDataError, "the request was refused ({code})"
-    return cls, wording.format(code=code, timeout=timeout)
 
 
 def _parse(payload: str | bytes) -> _Pairs | str:
@@ -283,7 +203,7 @@ class AwsSource(Source):
         with _clients_lock:
             client = _clients.get(key)
             if client is None:
-                logging.getLogger("botocore.parsers").addFilter(_LOG_FILTER)  # twice is a no-op
+                logging.getLogger("botocore.parsers").addFilter(LOG_FILTER)  # twice is a no-op
                 config = Config(
                     connect_timeout=self.timeout,
                     read_timeout=self.timeout,
@@ -295,7 +215,7 @@ class AwsSource(Source):
                 while len(_clients) > MAX_CLIENTS:
                     _clients.popitem(last=False)[1].close()
             _clients.move_to_end(key)
-        self._endpoint = _safe_url(client.meta.endpoint_url)
+        self._endpoint = safe_url(client.meta.endpoint_url)
         return client
 
     def _fetch(self, secret_id: str) -> _Reply:
@@ -306,7 +226,7 @@ class AwsSource(Source):
             client = self._client()
             response = client.get_secret_value(SecretId=secret_id, VersionStage=self.stage)
         except (BotoCoreError, ClientError) as exc:
-            failure = _failure(exc, self.timeout)
+            failure = failure_of(exc, self.timeout)
             if failure is None:
                 self._not_found.add(secret_id)
             return _Reply(secret_id, failure=failure)
@@ -315,11 +235,11 @@ class AwsSource(Source):
             # password included; any other surprise is named by its type only.
             bad_endpoint = client is None
             failure = (
-                (SourceConfigError, _BAD_ENDPOINT) if bad_endpoint else _failure(exc, self.timeout)
+                (SourceConfigError, BAD_ENDPOINT) if bad_endpoint else failure_of(exc, self.timeout)
             )
             return _Reply(secret_id, failure=failure)
         except Exception as exc:
-            return _Reply(secret_id, failure=_failure(exc, self.timeout))
+            return _Reply(secret_id, failure=failure_of(exc, self.timeout))
         payload = response.get("SecretString", response.get("SecretBinary"))
         return _Reply(secret_id, payload, response.get("VersionId"))
 
@@ -360,7 +280,7 @@ class AwsSource(Source):
         environ = os.environ
         url = environ.get("AWS_ENDPOINT_URL_SECRETS_MANAGER") or environ.get("AWS_ENDPOINT_URL")
         if url:
-            return _safe_url(url)
+            return safe_url(url)
         region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
         return f"region {region}" if region else "the region of the AWS profile"
 
