@@ -12,7 +12,7 @@ import pytest
 
 from nova_config import ENVIRONMENTS, NovaSettings, SourceError
 from nova_config.fields import FieldPlan
-from nova_config.sources import REGISTRY, _loaded, vault_client
+from nova_config.sources import REGISTRY, _loaded, vault_logins
 from nova_config.sources.base import Found, LoadContext, Source, SourceResult
 
 WEBHOOK = "https://discord.com/api/webhooks/123456789012345678/AbCdEf-GhIjKl_MnOpQr"
@@ -141,9 +141,9 @@ ServerT = TypeVar("ServerT", bound=OpenBao)
 @pytest.fixture
 def fresh_logins() -> Iterator[None]:
     """Every test starts without a cached Vault client, so logins and reads are counted."""
-    vault_client.forget_logins()
+    vault_logins.forget_logins()
     yield
-    vault_client.forget_logins()
+    vault_logins.forget_logins()
 
 
 @pytest.fixture

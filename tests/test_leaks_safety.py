@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from conftest import VALID, write
 from nova_config import ENVIRONMENTS, NovaSettings, SecretSettings, SettingsError, SourceConfigError
-from nova_config.sources import aws, vault_client
+from nova_config.sources import aws, vault_logins
 from server_moto import FAKE_KEY_ID, FAKE_SECRET_KEY, REGION, MotoServer
 from server_openbao import HOST, OpenBao, free_port
 from test_leaks import (
@@ -344,7 +344,7 @@ def test_canary_values_never_show_in_frame_locals_when_a_later_source_fails(
     shows neither in the error nor in a capture_locals traceback or any frame local."""
     scenario = data.draw(scenarios("ok").map(without_keyword_arguments), label="scenario")
     event(scenario.environment)
-    vault_client.forget_logins()
+    vault_logins.forget_logins()
     with tempfile.TemporaryDirectory() as tmp, pytest.MonkeyPatch.context() as mp:
         root = Path(tmp)
         assert scenario.apply(root, mp) == {}
@@ -355,7 +355,7 @@ def test_canary_values_never_show_in_frame_locals_when_a_later_source_fails(
             outcome = load()
         finally:
             aws.close_clients()
-            vault_client.forget_logins()
+            vault_logins.forget_logins()
         assert isinstance(outcome, expected), f"expected {expected.__name__}, got {outcome!r}"
         assert words in str(outcome)
         assert_clean(scenario.canary, failure_surfaces(outcome))

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from conftest import VALID, write
 from nova_config import NovaSettings
-from nova_config.sources import aws, vault_client
+from nova_config.sources import aws, vault_logins
 from server_moto import FAKE_KEY_ID, FAKE_SECRET_KEY, REGION, MotoServer
 from server_openbao import HOST, KubernetesReviewer, OpenBao, free_port
 from test_leaks import (
@@ -142,7 +142,7 @@ def test_canary_in_vault_or_its_credentials_never_leaks(
     del kubernetes_reviewer  # configured on the server for the JWT situation
     canary = PREFIX + tail
     event(f"{situation} in {environment}")
-    vault_client.forget_logins()
+    vault_logins.forget_logins()
     with (
         tempfile.TemporaryDirectory() as tmp,
         pytest.MonkeyPatch.context() as mp,

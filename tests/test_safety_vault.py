@@ -28,7 +28,7 @@ from misbehaving import (
     run_without_dns,
 )
 from nova_config import NovaSettings, SettingsError
-from nova_config.sources import vault_client
+from nova_config.sources import vault_logins
 from server_openbao import APPROLE_MOUNT, KubernetesReviewer, OpenBao, TlsOpenBao
 from test_source_vault import CANARY_KEY, SECRETS
 
@@ -282,7 +282,7 @@ def test_a_redirect_from_https_to_http_is_refused(
     none does, so the secret_id never crossed in clear text.
     """
     assert NovaSettings(environment="production").source_of("alpaca_api_key").source == "vault"
-    vault_client.forget_logins()
+    vault_logins.forget_logins()
     plain = "http://" + tls_proxy.addr.removeprefix("https://")
     tls_proxy.redirect(f"/v1/auth/{APPROLE_MOUNT}/login", to=plain)
     with pytest.raises(SettingsError) as excinfo:

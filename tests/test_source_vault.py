@@ -19,7 +19,7 @@ from nova_config import (
     SettingsError,
     SourceConfigError,
 )
-from nova_config.sources import vault_client
+from nova_config.sources import vault_logins
 from nova_config.sources.base import LoadContext
 from nova_config.sources.vault import VaultSource
 from nova_config.sources.vault_client import is_plaintext_remote
@@ -215,13 +215,13 @@ def test_expiring_login_is_renewed_and_revoked_login_is_redone(
     at_vault.write_kv2(base, SECRETS)
     log_in_with_approle(at_vault, base, monkeypatch)
     NovaSettings()
-    ((key, login),) = vault_client._logins.items()
-    vault_client._logins[key] = login._replace(expires=0.0)  # as if 80% of the TTL had passed
+    ((key, login),) = vault_logins._logins.items()
+    vault_logins._logins[key] = login._replace(expires=0.0)  # as if 80% of the TTL had passed
     mark = at_vault.audit_mark()
     NovaSettings()
     assert len(at_vault.requests_since(mark, "auth/token/renew-self")) == 1
     assert at_vault.requests_since(mark, "auth/approle/login") == []
-    at_vault.client().auth.token.revoke(vault_client._logins[key].client.token)
+    at_vault.client().auth.token.revoke(vault_logins._logins[key].client.token)
     mark = at_vault.audit_mark()
     assert NovaSettings().source_of("alpaca_api_key").source == "vault"
     assert len(at_vault.requests_since(mark, "auth/approle/login")) == 1
@@ -245,7 +245,7 @@ def test_kubernetes_login_with_the_service_account_token(
     settings = NovaSettings()
     assert settings.source_of("alpaca_api_key").location == f"secret/{path}#alpaca_api_key"
 
-    vault_client.forget_logins()
+    vault_logins.forget_logins()
     write(token_path, kubernetes_reviewer.service_account_jwt(name="rejected"))
     with pytest.raises(SettingsError) as excinfo:
         NovaSettings(environment="production")
@@ -541,12 +541,12 @@ def test_cached_clients_are_capped_oldest_first(
     """Each credential keeps a client (a rotated JWT is a new one); only the newest 8 are kept."""
     at_vault.write_kv2(base, SECRETS)
     policy = at_vault.policy(f"read-{base}", [f"secret/data/{base}", f"secret/data/{base}/*"])
-    tokens = [at_vault.token([policy]) for _ in range(vault_client.MAX_LOGINS + 2)]
+    tokens = [at_vault.token([policy]) for _ in range(vault_logins.MAX_LOGINS + 2)]
     for token in tokens:
         monkeypatch.setenv("VAULT_TOKEN", token)
         assert NovaSettings().source_of("alpaca_api_key").source == "vault"
-    kept = [login.client.token for login in vault_client._logins.values()]
-    assert kept == tokens[-vault_client.MAX_LOGINS :]
+    kept = [login.client.token for login in vault_logins._logins.values()]
+    assert kept == tokens[-vault_logins.MAX_LOGINS :]
 
 
 def test_credentials_in_vault_addr_are_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:

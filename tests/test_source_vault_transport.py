@@ -11,7 +11,7 @@ import pytest
 
 from conftest import log_in_with_approle, point_at
 from nova_config import NovaSettings, SettingsError
-from nova_config.sources import vault_client
+from nova_config.sources import vault_client, vault_logins
 from server_openbao import FaultProxy, Namespace, OpenBao, TlsOpenBao
 from test_source_vault import CANARY_KEY, SECRETS
 
@@ -62,14 +62,14 @@ def test_https_vault_without_its_ca_fails_the_handshake_once_naming_the_address(
         NovaSettings(environment="production")
     assert excinfo.value.problems[0].message == expected
     monkeypatch.setenv("SSL_CERT_FILE", str(at_tls_vault.ca_path))
-    vault_client.forget_logins()
+    vault_logins.forget_logins()
     with pytest.raises(SettingsError) as excinfo:
         NovaSettings(environment="production")
     assert excinfo.value.problems[0].message == expected
     assert at_tls_vault.root_token not in str(excinfo.value)
     assert at_tls_vault.requests_since(mark) == []
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(at_tls_vault.ca_path))
-    vault_client.forget_logins()
+    vault_logins.forget_logins()
     assert NovaSettings(environment="production").source_of("alpaca_api_key").source == "vault"
 
 
@@ -90,7 +90,7 @@ def test_vault_skip_verify_loads_without_a_ca_with_one_warning_of_ours(
     mark = at_tls_vault.audit_mark()
     with caplog.at_level(logging.WARNING, logger="nova_config"):
         for _ in range(2):
-            vault_client.forget_logins()
+            vault_logins.forget_logins()
             settings = NovaSettings()
     assert settings.source_of("alpaca_api_key").source == "vault"
     assert len(at_tls_vault.requests_since(mark)) == 4  # two paths, two loads
@@ -128,7 +128,7 @@ def test_vault_capath_folder_is_trusted_once_its_ca_has_the_subject_hash_name(
         text=True,
     ).stdout.strip()
     shutil.copy(at_tls_vault.ca_path, folder / f"{subject_hash}.0")
-    vault_client.forget_logins()
+    vault_logins.forget_logins()
     assert NovaSettings().source_of("alpaca_api_key").source == "vault"
 
 

@@ -19,8 +19,9 @@ from nova_config.errors import (
 from nova_config.fields import FieldPlan
 from nova_config.sources.base import Found, LoadContext, Source, SourceResult
 from nova_config.sources.common import Claims
-from nova_config.sources.vault_client import LOOKUP_SELF, Login, Reply, VaultClient, mentions
+from nova_config.sources.vault_client import LOOKUP_SELF, Reply, VaultClient, mentions
 from nova_config.sources.vault_config import Credentials, VaultConfig, find_credentials
+from nova_config.sources.vault_logins import Login
 from nova_config.sources.workers import submit
 
 if TYPE_CHECKING:

@@ -11,9 +11,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
-import os
 import re
-import threading
 import time
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
@@ -21,6 +19,7 @@ from urllib.parse import urlsplit
 from nova_config.errors import SourceError, StoreAccessError, StoreUnavailableError
 from nova_config.hidden import hidden_object
 from nova_config.sources.transport import RedirectRefused, deadline_session, follow, origin
+from nova_config.sources.vault_logins import Login, cached, drop, fresh, keep, lock_for
 
 if TYPE_CHECKING:
     import hvac
@@ -30,44 +29,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("nova_config")
 
-MAX_LOGINS = 8
 LOOKUP_SELF = "v1/auth/token/lookup-self"
 # Status codes worth another attempt: the server is busy, restarting, or behind a proxy that is.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
-class Login(NamedTuple):
-    """An authenticated client kept for the process, with when its token expires."""
-
-    client: hvac.Client
-    expires: float | None  # time.monotonic() deadline, None when the token does not expire
-    renewable: bool
-    # The KV reads, prepared once per client: building a request in requests (cookies, merged
-    # settings, header checks) costs about as much as a read from a nearby server.
-    prepared: dict[str, requests.PreparedRequest]
-
-
-# One authenticated client per (address, TLS, namespace, credentials): a login costs a
-# request and a TCP connection costs a handshake, and both would otherwise repeat every load.
-_logins: dict[tuple[object, ...], Login] = {}
-_logins_lock = threading.Lock()
-# One lock per credential, so that concurrent first loads share one login (single flight): a
-# single-use AppRole secret_id allows no second one, and every extra login leaves a token behind.
-_login_locks: dict[tuple[object, ...], threading.Lock] = {}
-
-
-def _forget_logins_in_child() -> None:
-    # A forked worker must start with its own session: through the parent's pooled socket, the
-    # answers to two processes' requests cross (one environment's secrets reach the other).
-    # Nothing is closed: the sockets are the parent's too. Locks held at the fork are replaced.
-    global _logins_lock  # noqa: PLW0603 - rebinding is the point: the old lock may be held
-    _logins.clear()
-    _login_locks.clear()
-    _logins_lock = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
-    os.register_at_fork(after_in_child=_forget_logins_in_child)
 _warned_plaintext: set[str] = set()
 _warned_skip_verify: set[str] = set()
 
@@ -91,27 +57,6 @@ def _skip_verify_warning(addr: str) -> None:
         "on the network path can read the token and the secrets; set VAULT_CACERT instead",
         addr,
     )
-
-
-def _keep(key: tuple[object, ...], login: Login) -> Login:
-    """Cache a login; the oldest go first, since a rotated Kubernetes JWT makes a new key."""
-    with _logins_lock:
-        _logins.pop(key, None)
-        _logins[key] = login
-        while len(_logins) > MAX_LOGINS:
-            _logins.pop(next(iter(_logins))).client.adapter.close()
-    return login
-
-
-def _fresh(login: Login) -> bool:
-    return login.expires is None or time.monotonic() < login.expires
-
-
-def forget_logins() -> None:
-    """Close and drop every cached Vault client (their tokens are not revoked)."""
-    with _logins_lock:
-        while _logins:
-            _logins.popitem()[1].client.adapter.close()
 
 
 def is_plaintext_remote(addr: str) -> bool:
@@ -179,23 +124,18 @@ class VaultClient:
         Args:
             stale: a login found revoked; replaced unless another thread already did.
         """
-        with _logins_lock:
-            login = _logins.get(key)
-        if login is not None and login is not stale and _fresh(login):
+        login = cached(key)
+        if login is not None and login is not stale and fresh(login):
             return login
-        with _logins_lock:
-            lock = _login_locks.setdefault(key, threading.Lock())
+        lock = lock_for(key)
         if not lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
             raise self.fail(StoreUnavailableError, self.deadline_passed())
         try:
-            with _logins_lock:
-                login = _logins.get(key)
+            login = cached(key)
             if login is not None and login is stale:
-                with _logins_lock:
-                    _logins.pop(key, None)
-                login.client.adapter.close()
+                drop(key, login)
                 login = None
-            if login is not None and _fresh(login):
+            if login is not None and fresh(login):
                 return login  # another thread logged in while this one waited
             return self._new_login(hvac, key, credentials, deadline, login)
         finally:
@@ -241,7 +181,7 @@ class VaultClient:
             adapter=hvac.adapters.RawAdapter,
         )
         if credentials.login_path is None:
-            return _keep(key, Login(client, None, False, {}))
+            return keep(key, Login(client, None, False, {}))
         reply = self.request(
             client, "POST", credentials.login_path, deadline, body=credentials.login_body()
         )
@@ -262,7 +202,7 @@ class VaultClient:
         lease = float(auth.get("lease_duration") or 0)
         # Renew (or log in again) once 80% of the lease has passed, not at the last moment.
         expires = time.monotonic() + lease * 0.8 if lease else None
-        return _keep(key, Login(client, expires, bool(auth.get("renewable")), {}))
+        return keep(key, Login(client, expires, bool(auth.get("renewable")), {}))
 
     def request(
         self,
@@ -413,11 +353,8 @@ def _transport_cause(exc: Exception, requests: Any) -> str:
 
 __all__ = [
     "LOOKUP_SELF",
-    "MAX_LOGINS",
-    "Login",
     "Reply",
     "VaultClient",
-    "forget_logins",
     "is_plaintext_remote",
     "mentions",
 ]
