@@ -92,15 +92,19 @@ def build_values(
 
 
 _PARSE_FAILED = re.compile(r'error parsing value for field "([^"]+)" from source "([^"]+)"')
+# pydantic-settings' own wordings that name a field, a source or a folder and never a value.
+# Others are not shown: its CLI source, for one, quotes the argument it could not parse.
+_SAFE_WORDING = re.compile(
+    r'error (?:parsing|getting) value for field "[^"]+" from source "[^"]+"'
+    r'|directory "[^"]*" does not exist'
+    r"|secrets_dir must reference a directory, not an? [\w ]+"
+)
 
 
 def _call(
     source: Any, name: str, settings_cls: type[BaseSettings], load: Load | None
 ) -> dict[str, Any]:
     """One source's values; what it raises becomes nova-config's error, with nothing chained.
-
-    pydantic-settings' env and dotenv sources raise their own SettingsError when a value that
-    must be JSON is not, chained from json's error, whose `.doc` is the value: a secret.
 
     Raises:
         SettingsError: the source failed; the message names the field and the source.
@@ -109,14 +113,24 @@ def _call(
         return dict(source())
     except SettingsError:
         raise  # nova-config's own: a store's configuration
-    except UpstreamSettingsError as exc:
-        # pydantic-settings' own wording names the field, the source or the folder; the value
-        # is only in the chained json error, which is dropped.
-        said: str | None = str(exc)
-        failure = type(exc).__name__
-    except Exception as exc:
-        said, failure = None, type(exc).__name__
-    parsed = _PARSE_FAILED.search(said) if said else None
+    except Exception as exc:  # any source's failure becomes one named error
+        error = source_failure(exc, name, settings_cls, load)
+    raise error  # outside the handler, so that nothing is chained
+
+
+def source_failure(
+    exc: Exception, name: str, settings_cls: type[BaseSettings], load: Load | None
+) -> SettingsSourceError:
+    """nova-config's error for what a pydantic-settings source (or its set-up) raised.
+
+    pydantic-settings' env and dotenv sources raise their own SettingsError when a value that
+    must be JSON is not, chained from json's error, whose `.doc` is the value; its CLI source
+    quotes the argument it could not parse. Only wordings known to name no value are kept, and
+    the caller raises the result outside its handler, so nothing is chained.
+    """
+    safe = _SAFE_WORDING.fullmatch(str(exc)) if isinstance(exc, UpstreamSettingsError) else None
+    said = safe.group(0) if safe else None
+    parsed = _PARSE_FAILED.fullmatch(said) if said else None
     field = parsed.group(1) if parsed else None
     plans = {plan.name: plan for plan in (load.plans if load else ())}
     variable = plans[field].variable if field in plans else field
@@ -125,9 +139,9 @@ def _call(
     elif said:
         message = f"the settings source {name} failed: {said}"
     else:
-        message = f"the settings source {name} failed ({failure})"
+        message = f"the settings source {name} failed ({type(exc).__name__})"
     logger.debug("%s: %s", settings_cls.__name__, message)
-    raise SettingsSourceError(
+    return SettingsSourceError(
         [Problem(variable, message, "source")],
         title=f"{settings_cls.__name__} could not be loaded",
         resolution=load.record() if load else None,
@@ -301,4 +315,11 @@ def missing_problem(load: Load, plan: FieldPlan, settings_cls: type[BaseSettings
     )
 
 
-__all__ = ["build_values", "field_keys", "missing_problem", "places_of", "provenance_of"]
+__all__ = [
+    "build_values",
+    "field_keys",
+    "missing_problem",
+    "places_of",
+    "provenance_of",
+    "source_failure",
+]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import NamedTuple
 
-from nova_config.errors import SourceConfigError
+from nova_config.errors import Problem, SourceConfigError, SourceError
+
+logger = logging.getLogger("nova_config")
 
 # Where a developer's laptop has no Vault running, `.env` serves; staging and production must
 # not quietly boot on whatever a lower-priority source happens to hold.
@@ -41,6 +44,23 @@ class FailurePolicy(NamedTuple):
         if environment in FALLBACK_ENVIRONMENTS:
             return cls(True, f"the default in {environment}")
         return cls(False, f"the default in {environment}")
+
+    def judge(self, exc: SourceError, going_on: str) -> list[Problem]:
+        """Apply the policy to a store that could not be read.
+
+        Args:
+            exc: the store's failure.
+            going_on: how the warning says the load goes on without the store.
+
+        Returns:
+            Nothing when the policy is to fall back (a warning is logged instead), else the
+            store's problems, each saying that the policy is to fail.
+        """
+        if self.fallback:
+            causes = "; ".join(p.message for p in exc.problems)
+            logger.warning("%s; %s (%s)", causes, going_on, self.reason)
+            return []
+        return [p._replace(message=f"{p.message} ({self.reason} is to fail)") for p in exc.problems]
 
 
 __all__ = ["FALLBACK_ENVIRONMENTS", "MODES", "POLICY_VARIABLE", "FailurePolicy"]

@@ -119,17 +119,9 @@ class Load:
         return f"Load({self.settings_name}, {self.environment})"
 
     def judge(self, name: str, exc: SourceError) -> None:
-        """The one place a store's failure is judged, the same way for every store."""
+        """The one place a store's failure is judged in a load, the same way for every store."""
         self.failed[name] = "; ".join(p.message for p in exc.problems)
-        if self.policy.fallback:
-            logger.warning(
-                "%s; going on with the other sources (%s)", self.failed[name], self.policy.reason
-            )
-        else:
-            self.problems.extend(
-                p._replace(message=f"{p.message} ({self.policy.reason} is to fail)")
-                for p in exc.problems
-            )
+        self.problems.extend(self.policy.judge(exc, "going on with the other sources"))
 
     def merged(self, state: dict[str, Any]) -> None:
         """Take the merged input: defaults' provenance, the environment field, a debug log."""

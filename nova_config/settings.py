@@ -22,6 +22,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import SettingsError as UpstreamSettingsError
 
 from nova_config.compose import compose
 from nova_config.errors import Problem, SecretFieldError, SettingsError
@@ -29,7 +30,7 @@ from nova_config.fields import FieldPlan, is_secret_type, plan_field, secret
 from nova_config.fields import setting as setting_spec
 from nova_config.hidden import HiddenDict, HiddenEnviron
 from nova_config.invalid import invalid_problems, key_of, own_line_error
-from nova_config.merge import build_values, missing_problem
+from nova_config.merge import build_values, missing_problem, source_failure
 from nova_config.provenance import Provenance, ResolutionRecord
 from nova_config.resolve import CURRENT, Load, environment_of
 from nova_config.sources.base import Environment
@@ -96,7 +97,9 @@ class SecretSettings(BaseSettings):
         init: HiddenDict[str, Any] = HiddenDict(values)
         del values
         cls = type(self)
-        options = {name: init.pop(name) for name in [n for n in init if n in _INIT_OPTIONS]}
+        options: HiddenDict[str, Any] = HiddenDict(
+            {name: init.pop(name) for name in [n for n in init if n in _INIT_OPTIONS]}
+        )
         field = cls.__nova_environment_field__
         environment = environment_of(init, _ENVIRON, field)
         given = field is not None and field in init
@@ -112,6 +115,7 @@ class SecretSettings(BaseSettings):
         )
         invalid: list[Problem] = []
         lines: list[InitErrorDetails] = []
+        failed: SettingsError | None = None
         token = CURRENT.set(load)
         try:
             BaseSettings.__init__(self, **options, **init)
@@ -119,8 +123,14 @@ class SecretSettings(BaseSettings):
             raise  # a store's configuration (always fatal): already nova-config's own error
         except ValidationError as exc:
             invalid, lines = invalid_problems(cls, exc, load)
+        except UpstreamSettingsError as exc:
+            # Raised while pydantic-settings sets its sources up (its CLI source quotes the
+            # argument it could not parse): the same named error as a source's own failure.
+            failed = source_failure(exc, "set-up", cls, load)
         finally:
             CURRENT.reset(token)
+        if failed is not None:
+            raise failed  # outside the handler, so that nothing is chained
         if field is not None and not given:
             load.provenance[field] = (
                 Provenance("env", "NOVA_ENV")

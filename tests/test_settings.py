@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import traceback
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import pytest
 from pydantic import BaseModel, SecretStr, ValidationError
@@ -23,6 +24,7 @@ from nova_config import (
     SourceOrderError,
     secret,
 )
+from nova_config.hidden import HiddenDict
 
 
 def test_required_secrets_are_secretstr(valid_env: dict[str, str]) -> None:
@@ -315,3 +317,24 @@ def test_a_value_that_is_not_json_is_one_named_error_and_pydantic_settings_own(
     assert error.__cause__ is None
     assert error.__context__ is None
     assert "CANARYjson" not in str(error) + repr(error) + error.json()
+
+
+def test_a_command_line_pydantic_settings_cannot_parse_is_named_without_its_arguments() -> None:
+    """pydantic-settings' CLI source quotes an argument it cannot parse: only the type shows."""
+
+    class Cli(SecretSettings):
+        token: SecretStr = SecretStr("unset")
+
+    # Hidden in this frame too: the traceback walked below includes the test's own frame.
+    options: dict[str, Any] = HiddenDict(
+        {"_cli_parse_args": ["--bogus", "CANARYcli0123456"], "_cli_exit_on_error": False}
+    )
+    with pytest.raises(UpstreamSettingsError) as excinfo:
+        Cli(**options)
+    error = excinfo.value
+    assert isinstance(error, SettingsSourceError)
+    assert "the settings source set-up failed (SettingsError)" in str(error)
+    assert error.__cause__ is None
+    assert error.__context__ is None
+    text = "".join(traceback.TracebackException.from_exception(error, capture_locals=True).format())
+    assert "CANARYcli" not in text + repr(error) + error.json()

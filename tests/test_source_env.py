@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 from pydantic import SecretStr
-from pydantic_settings import SettingsConfigDict
+from pydantic_settings import EnvSettingsSource, SettingsConfigDict
 
 from nova_config import NovaSettings, SecretSettings, SettingsError
-from nova_config.sources.base import LoadContext
-from nova_config.sources.env import EnvSource
+from nova_config.compose import EnvironmentLayer
 
 
 def test_bare_names_load_every_secret(valid_env: dict[str, str]) -> None:
@@ -93,13 +92,11 @@ def test_a_case_sensitive_model_reads_exact_names_only(
     assert Exact().ALPACA_API_KEY.get_secret_value() == "AKEXACT"
 
 
-def test_repr_names_where_it_reads_not_what() -> None:
-    """The source's repr shows the prefix it uses, never a value from the environment."""
-    context = LoadContext(
-        "staging", {"ALPACA_API_KEY": "AKSECRETVALUE"}, NovaSettings.__nova_plans__
-    )
-    source = EnvSource(context)
-    assert source.load().found["alpaca_api_key"].location == "ALPACA_API_KEY"
-    assert "AKSECRETVALUE" not in repr(source)
-    assert "AKSECRETVALUE" not in repr(source.load().found["alpaca_api_key"])
-    assert "STAGING_" in repr(source)
+def test_the_environment_layer_repr_names_its_prefix_not_what_it_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The per-environment layer's repr shows the prefix it reads, never a value."""
+    monkeypatch.setenv("STAGING_ALPACA_API_KEY", "AKSECRETVALUE")
+    layer = EnvironmentLayer(EnvSettingsSource(NovaSettings), "staging")
+    assert layer()["alpaca_api_key"] == "AKSECRETVALUE"
+    assert repr(layer) == "EnvironmentLayer(prefix='STAGING_')"

@@ -8,9 +8,10 @@ from collections.abc import Mapping
 from nova_config.sources.base import Found, LoadContext, Source, SourceResult
 
 # name -> "module:Class". A new store is one new module and one line here; its module (and the
-# SDK it needs) is imported only when a load uses it.
-REGISTRY: dict[str, str] = {
-    "env": "nova_config.sources.env:EnvSource",
+# SDK it needs) is imported only when a load uses it. `env` is pydantic-settings' own env
+# source, with nova's per-environment layer over it (compose.py): it has no class here.
+REGISTRY: dict[str, str | None] = {
+    "env": None,
     "files": "nova_config.sources.files:FileSource",
     "vault": "nova_config.sources.vault:VaultSource",
     "aws": "nova_config.sources.aws:AwsSource",
@@ -40,7 +41,10 @@ def source_class(name: str) -> type[Source]:
     """Import and return the source class registered under `name`."""
     cls = _loaded.get(name)
     if cls is None:
-        module_name, _, attr = REGISTRY[name].partition(":")
+        target = REGISTRY[name]
+        if target is None:
+            raise LookupError(f"{name} is pydantic-settings' own source, composed in compose.py")
+        module_name, _, attr = target.partition(":")
         cls = getattr(importlib.import_module(module_name), attr)
         _loaded[name] = cls
     return cls

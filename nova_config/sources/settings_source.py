@@ -165,39 +165,27 @@ class StoreSettingsSource(PydanticBaseSettingsSource):
         """
         if self.source is None:
             return {}
-        load = self.load
         failure: SourceError | None = None
-        if load is not None:
-            try:
-                result = self.source.load()
-            except SourceError as exc:
-                failure = exc
-            if failure is not None:
-                load.judge(self.store, failure)
-                return {}
-            self.result = result
-            values, problems = self.values_of(result)
-            load.problems.extend(problems)
-            return values
-        policy = FailurePolicy.of(self.environment, self.environ)
         try:
             result = self.source.load()
         except SourceError as exc:
-            if policy.fallback:
-                causes = "; ".join(p.message for p in exc.problems)
-                logger.warning("%s; going on without it (%s)", causes, policy.reason)
-                return {}
             failure = exc
+        title = f"{self.store} could not be read"
         if failure is not None:
-            problems = [
-                p._replace(message=f"{p.message} ({policy.reason} is to fail)")
-                for p in failure.problems
-            ]
-            raise SettingsError(problems, title=f"{self.store} could not be read")
+            if self.load is not None:
+                self.load.judge(self.store, failure)
+                return {}
+            policy = FailurePolicy.of(self.environment, self.environ)
+            failed = policy.judge(failure, "going on without it")
+            if failed:
+                raise SettingsError(failed, title=title)
+            return {}
         self.result = result
         values, problems = self.values_of(result)
-        if problems:
-            raise SettingsError(problems, title=f"{self.store} could not be read")
+        if self.load is not None:
+            self.load.problems.extend(problems)  # one error for the whole load, at its end
+        elif problems:
+            raise SettingsError(problems, title=title)
         return values
 
     def values_of(self, result: SourceResult) -> tuple[dict[str, Any], list[Problem]]:
