@@ -98,6 +98,10 @@ _SAFE_WORDING = re.compile(
     r'error (?:parsing|getting) value for field "[^"]+" from source "[^"]+"'
     r'|directory "[^"]*" does not exist'
     r"|secrets_dir must reference a directory, not an? [\w ]+"
+    r"|secrets_dir size is above \d+ bytes"
+    r"|secrets_dir has more than \d+ entries"
+    r"|invalid secrets_dir_missing value: \w+"
+    r"|Options secrets_nested_delimiter and secrets_nested_subdir are mutually exclusive"
 )
 
 
