@@ -21,7 +21,7 @@ from pydantic_settings import BaseSettings
 from nova_config.errors import HIDDEN_INPUT, Problem
 from nova_config.fields import FieldPlan, is_secret_type
 from nova_config.hidden import HiddenList
-from nova_config.merge import field_keys
+from nova_config.places import field_keys
 from nova_config.resolve import Load
 from nova_config.sources.settings_source import input_key
 from nova_config.validators import OWN_ERROR

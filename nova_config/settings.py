@@ -30,7 +30,8 @@ from nova_config.fields import FieldPlan, is_secret_type, plan_field, secret
 from nova_config.fields import setting as setting_spec
 from nova_config.hidden import HiddenDict, HiddenEnviron
 from nova_config.invalid import invalid_problems, key_of, own_line_error
-from nova_config.merge import build_values, missing_problem, source_failure
+from nova_config.merge import build_values, source_failure
+from nova_config.places import missing_problem
 from nova_config.provenance import Provenance, ResolutionRecord
 from nova_config.resolve import CURRENT, Load, environment_of
 from nova_config.sources.base import Environment
