@@ -23,7 +23,7 @@ from nova_config.fields import FieldPlan, is_secret_type
 from nova_config.hidden import HiddenList
 from nova_config.places import field_keys
 from nova_config.resolve import Load
-from nova_config.sources.settings_source import input_key
+from nova_config.sources.adapter import input_key
 from nova_config.validators import OWN_ERROR
 
 
