@@ -19,8 +19,9 @@ from nova_config.errors import (
 from nova_config.fields import FieldPlan
 from nova_config.sources.base import Found, LoadContext, Source, SourceResult
 from nova_config.sources.common import Claims
-from nova_config.sources.vault_client import LOOKUP_SELF, Reply, VaultClient, mentions
+from nova_config.sources.vault_client import LOOKUP_SELF, VaultClient
 from nova_config.sources.vault_config import Credentials, VaultConfig, find_credentials
+from nova_config.sources.vault_errors import DENIED, NOT_FOUND, Reply, judge, mentions
 from nova_config.sources.vault_logins import Login
 from nova_config.sources.workers import submit
 
@@ -98,8 +99,8 @@ class VaultSource(Source):
         # A cached login may have been revoked or outlived its TTL: log in once more.
         if (
             credentials.login_path
-            and any(r.status == 403 for r in replies.values())
-            and self.client.request(login.client, "GET", LOOKUP_SELF, deadline).status == 403
+            and any(judge(r) is DENIED for r in replies.values())
+            and judge(self.client.request(login.client, "GET", LOOKUP_SELF, deadline)) is DENIED
         ):
             login = self.client.login(hvac, key, credentials, deadline, stale=login)
             replies = self._read_paths(login, deadline)
@@ -140,18 +141,17 @@ class VaultSource(Source):
         mount = self.config.mount
         for path in self.config.paths:  # highest priority first
             reply = replies[path]
-            if reply.status == 403:
+            verdict = judge(reply)
+            if verdict is DENIED:
                 raise self._denied(client, credentials, path, deadline)
-            if reply.status == 404:
+            if verdict is NOT_FOUND:
                 if mentions(reply.body, "invalid path for a versioned k/v"):
                     raise self._mismatch(actual=2)
                 missing = "no such mount" if mentions(reply.body, "no handler") else "not found"
                 self._missing_paths[path] = missing
                 continue
-            if reply.status != 200:
-                raise self._fail(
-                    StoreUnavailableError, f"reading {mount}/{path}: HTTP {reply.status}"
-                )
+            if verdict is not None:
+                raise self._fail(verdict.kind, f"reading {mount}/{path}: HTTP {reply.status}")
             data, version = _secret_of(reply.body, self.config.kv_version)
             if data is None:
                 if self.config.kv_version == 2:
@@ -193,7 +193,7 @@ class VaultSource(Source):
         self, client: hvac.Client, credentials: Credentials, path: str, deadline: float
     ) -> SourceError:
         lookup = self.client.request(client, "GET", LOOKUP_SELF, deadline)
-        if lookup.status == 403:
+        if judge(lookup) is DENIED:
             cause = f"permission denied: {credentials.label} is invalid or expired"
         else:
             cause = (

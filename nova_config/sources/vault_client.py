@@ -9,7 +9,6 @@ load's deadline that follow a redirect only to VAULT_ADDR itself.
 from __future__ import annotations
 
 import ipaddress
-import json
 import logging
 import re
 import time
@@ -17,8 +16,16 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
 from nova_config.errors import SourceError, StoreAccessError, StoreUnavailableError
-from nova_config.hidden import hidden_object
 from nova_config.sources.transport import RedirectRefused, deadline_session, follow, origin
+from nova_config.sources.vault_errors import (
+    DENIED,
+    REFUSED,
+    SEALED,
+    Reply,
+    judge,
+    reply_of,
+    transport_cause,
+)
 from nova_config.sources.vault_logins import Login, cached, drop, fresh, keep, lock_for
 
 if TYPE_CHECKING:
@@ -30,8 +37,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("nova_config")
 
 LOOKUP_SELF = "v1/auth/token/lookup-self"
-# Status codes worth another attempt: the server is busy, restarting, or behind a proxy that is.
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
 _warned_plaintext: set[str] = set()
@@ -69,13 +74,6 @@ def is_plaintext_remote(addr: str) -> bool:
         return not ipaddress.ip_address(host).is_loopback
     except ValueError:
         return host != "localhost"
-
-
-class Reply(NamedTuple):
-    """A status and a JSON body; every object of the body is a HiddenDict (see `_json_of`)."""
-
-    status: int
-    body: dict[str, Any]
 
 
 class _Failure(NamedTuple):
@@ -151,7 +149,7 @@ class VaultClient:
     ) -> Login:
         if expired is not None and expired.renewable:
             renewed = self.request(expired.client, "POST", "v1/auth/token/renew-self", deadline)
-            if renewed.status == 200:
+            if judge(renewed) is None:
                 return self._remember(key, expired.client, renewed.body)
         from requests.utils import get_environ_proxies  # noqa: PLC0415 - hvac's transport
 
@@ -185,12 +183,12 @@ class VaultClient:
         reply = self.request(
             client, "POST", credentials.login_path, deadline, body=credentials.login_body()
         )
-        if reply.status in (400, 401, 403):
+        if judge(reply) in (REFUSED, DENIED):
             raise self.fail(
                 StoreAccessError,
                 f"{credentials.label} was refused (invalid or expired credentials)",
             )
-        auth = reply.body.get("auth") if reply.status == 200 else None
+        auth = reply.body.get("auth") if judge(reply) is None else None
         if not isinstance(auth, dict) or not auth.get("client_token"):
             raise self.fail(StoreAccessError, f"{credentials.label} failed (HTTP {reply.status})")
         client.token = auth["client_token"]
@@ -223,7 +221,7 @@ class VaultClient:
             StoreUnavailableError: unreachable, sealed, redirected elsewhere, or no answer
                 before the deadline.
         """
-        cause, attempts, refused = "", 0, ""
+        cause, state, attempts, refused = "", "unreachable", 0, ""
         for attempt in range(self.config.retries + 1):
             remaining = deadline - time.monotonic()
             if attempt and remaining > 0:
@@ -235,20 +233,20 @@ class VaultClient:
             request = self._prepare(client, method, url, prepared, body)
             outcome = self._attempt(client, request, deadline, remaining)
             if isinstance(outcome, _Failure):
-                cause = outcome.cause
+                cause, state = outcome.cause, "unreachable"
                 refused = cause if outcome.refused else ""
                 if outcome.final:
                     break
                 continue
-            if outcome.status == 503 and mentions(outcome.body, "sealed"):
+            verdict = judge(outcome)
+            if verdict is SEALED:
                 raise self.fail(StoreUnavailableError, "sealed (unseal it, or fix VAULT_ADDR)")
-            if outcome.status not in RETRY_STATUSES:
+            if verdict is None or not verdict.retry:
                 return outcome
-            cause = f"HTTP {outcome.status}"
+            cause, state = f"HTTP {outcome.status}", verdict.meaning
         if refused:
             raise self.fail(StoreUnavailableError, refused)
         tries = f"{attempts} attempt" + ("s" if attempts != 1 else "")
-        state = "throttled" if cause == "HTTP 429" else "unreachable"
         if deadline - time.monotonic() <= 0:
             tries += f"; the {self.config.deadline:g} s deadline (NOVA_VAULT_DEADLINE) has passed"
         raise self.fail(StoreUnavailableError, f"{state} ({cause or 'no answer'}; {tries})")
@@ -277,7 +275,7 @@ class VaultClient:
         except RedirectRefused as exc:
             return _Failure(str(exc), final=True, refused=True)
         except requests.exceptions.RequestException as exc:
-            cause = _transport_cause(exc, requests)
+            cause = transport_cause(exc, requests)
             if deadline - time.monotonic() <= 0 and cause != "connect timed out":
                 cause = "no answer in time"  # a read cut at the deadline
             # A certificate problem does not go away on retry.
@@ -287,7 +285,7 @@ class VaultClient:
             # cannot be loaded, a header refused): named by type, since the text may quote a
             # header, and a token is one.
             return _Failure(f"the request could not be sent ({type(exc).__name__})", final=True)
-        return Reply(response.status_code, _json_of(response))
+        return reply_of(response)
 
     def _prepare(
         self,
@@ -319,42 +317,8 @@ class VaultClient:
         return request
 
 
-# A KV answer is the secrets: every object in it becomes a dict whose repr hides its values. One
-# decoder for the process (json.loads with a hook would build a new one for every answer).
-_DECODER = json.JSONDecoder(object_hook=hidden_object)
-
-
-def _json_of(response: requests.Response) -> dict[str, Any]:
-    try:
-        body = _DECODER.decode(response.content.decode("utf-8"))
-    except ValueError:  # UnicodeDecodeError included
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
-def mentions(body: dict[str, Any], text: str) -> bool:
-    notes = [*(body.get("errors") or ()), *(body.get("warnings") or ())]
-    return any(text in str(note).lower() for note in notes)
-
-
-def _transport_cause(exc: Exception, requests: Any) -> str:
-    # Classified from the exception type and the OS's wording, never shown as they are: the
-    # text carries the URL and, with some proxies, request headers.
-    if isinstance(exc, requests.exceptions.SSLError):
-        return "TLS handshake failed; check VAULT_CACERT"
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return "connect timed out"
-    if isinstance(exc, requests.exceptions.Timeout):
-        return "no answer in time"
-    if "refused" in str(exc).lower():
-        return "connection refused"
-    return "connection failed"
-
-
 __all__ = [
     "LOOKUP_SELF",
-    "Reply",
     "VaultClient",
     "is_plaintext_remote",
-    "mentions",
 ]
