@@ -18,10 +18,10 @@ from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 from pydantic_core.core_schema import ErrorType
 from pydantic_settings import BaseSettings
 
-from nova_config.errors import HIDDEN_INPUT, Problem
+from nova_config.errors import HIDDEN_INPUT, Problem, SettingsError
 from nova_config.fields import FieldPlan, is_secret_type
 from nova_config.hidden import HiddenList
-from nova_config.places import field_keys
+from nova_config.places import field_keys, missing_problem
 from nova_config.resolve import Load
 from nova_config.sources.adapter import input_key
 from nova_config.validators import OWN_ERROR
@@ -187,4 +187,44 @@ def _line_error(error: ErrorDetails, message: str, own: bool) -> InitErrorDetail
     return line
 
 
-__all__ = ["HIDDEN", "MIN_SECRET_RUN", "invalid_problems", "key_of", "own_line_error"]
+def load_error(
+    cls: type[BaseSettings],
+    load: Load,
+    invalid: list[Problem],
+    lines: list[InitErrorDetails],
+) -> SettingsError | None:
+    """The one error of a load that has problems (None when it has none).
+
+    Adds a `missing` problem for each required field no source gave, then puts the sources'
+    problems and pydantic's (`invalid`, `lines`) into one SettingsError.
+    """
+    for plan in load.plans:
+        if plan.required and plan.name not in load.provenance:
+            load.problems.append(missing_problem(load, plan, cls))
+    problems = load.problems + invalid
+    if not problems:
+        return None
+    # pydantic's own line errors (inputs replaced) where it found the problems, nova's for the
+    # sources' problems; missing fields are pydantic's `missing` either way.
+    reported = {tuple(line["loc"]) for line in lines}
+    own: list[InitErrorDetails] = [
+        own_line_error(problem, cls)
+        for problem in load.problems
+        if problem.kind != "missing" or (key_of(problem, cls),) not in reported
+    ]
+    return SettingsError(
+        problems,
+        title=f"{cls.__name__} could not be loaded ({load.environment})",
+        resolution=load.record(),
+        line_errors=own + lines,
+    )
+
+
+__all__ = [
+    "HIDDEN",
+    "MIN_SECRET_RUN",
+    "invalid_problems",
+    "key_of",
+    "load_error",
+    "own_line_error",
+]

@@ -29,9 +29,8 @@ from nova_config.errors import Problem, SecretFieldError, SettingsError
 from nova_config.fields import FieldPlan, is_secret_type, plan_field, secret
 from nova_config.fields import setting as setting_spec
 from nova_config.hidden import HiddenDict, HiddenEnviron
-from nova_config.invalid import invalid_problems, key_of, own_line_error
+from nova_config.invalid import invalid_problems, load_error
 from nova_config.merge import build_values, source_failure
-from nova_config.places import missing_problem
 from nova_config.provenance import Provenance, ResolutionRecord
 from nova_config.resolve import CURRENT, Load, environment_of
 from nova_config.sources.base import Environment
@@ -138,28 +137,12 @@ class SecretSettings(BaseSettings):
                 if "NOVA_ENV" in _ENVIRON
                 else Provenance("default", "default value")
             )
-        for plan in cls.__nova_plans__:
-            if plan.required and plan.name not in load.provenance:
-                load.problems.append(missing_problem(load, plan, cls))
-        problems = load.problems + invalid
         record = load.record()
-        if problems:
-            # pydantic's own line errors (inputs replaced) where it found the problems, nova's
-            # for the sources' problems; missing fields are pydantic's `missing` either way.
-            reported = {tuple(line["loc"]) for line in lines}
-            own: list[InitErrorDetails] = [
-                own_line_error(problem, cls)
-                for problem in load.problems
-                if problem.kind != "missing" or (key_of(problem, cls),) not in reported
-            ]
+        error = load_error(cls, load, invalid, lines)
+        if error is not None:
             # Raised outside the except block, so the ValidationError (which keeps the inputs
             # in its errors()) is neither the cause nor the context of what the user sees.
-            raise SettingsError(
-                problems,
-                title=f"{cls.__name__} could not be loaded ({environment})",
-                resolution=record,
-                line_errors=own + lines,
-            )
+            raise error
         self._resolution = record
 
     @classmethod

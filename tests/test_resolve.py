@@ -96,7 +96,7 @@ def test_gated_stores_are_not_imported_when_off() -> None:
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
     modules, skipped = done.stdout.splitlines()
-    loaded = ["base", "common", "dotenv", "fileread", "files", "settings_source"]
+    loaded = ["adapter", "base", "common", "dotenv", "fileread", "files", "settings_source"]
     assert modules == str([f"nova_config.sources.{name}" for name in loaded])
     assert skipped == str(
         [("aws", "aws: NOVA_AWS_SECRET_ID is not set"), ("vault", "vault: VAULT_ADDR is not set")]
