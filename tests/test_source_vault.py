@@ -216,12 +216,12 @@ def test_expiring_login_is_renewed_and_revoked_login_is_redone(
     log_in_with_approle(at_vault, base, monkeypatch)
     NovaSettings()
     ((key, login),) = vault_logins._logins.items()
-    vault_logins._logins[key] = login._replace(expires=0.0)  # as if 80% of the TTL had passed
+    vault_logins._logins.put(key, login._replace(expires=0.0))  # as if 80% of the TTL had passed
     mark = at_vault.audit_mark()
     NovaSettings()
     assert len(at_vault.requests_since(mark, "auth/token/renew-self")) == 1
     assert at_vault.requests_since(mark, "auth/approle/login") == []
-    at_vault.client().auth.token.revoke(vault_logins._logins[key].client.token)
+    at_vault.client().auth.token.revoke(vault_logins._logins.values()[0].client.token)
     mark = at_vault.audit_mark()
     assert NovaSettings().source_of("alpaca_api_key").source == "vault"
     assert len(at_vault.requests_since(mark, "auth/approle/login")) == 1

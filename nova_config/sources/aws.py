@@ -22,8 +22,6 @@ import json
 import logging
 import os
 import re
-import threading
-from collections import OrderedDict
 from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -40,10 +38,9 @@ from nova_config.sources.aws_errors import (
     LOG_FILTER,
     Failure,
     failure_of,
-    safe_url,
 )
 from nova_config.sources.base import Found, LoadContext, Source, SourceResult
-from nova_config.sources.common import Claims, seconds
+from nova_config.sources.common import Claims, ClientCache, seconds, shown_url
 from nova_config.sources.workers import submit
 
 if TYPE_CHECKING:
@@ -55,26 +52,19 @@ DEFAULT_TIMEOUT = 3.0
 DEFAULT_DEADLINE = 10.0
 RETRIES = 1  # botocore's `max_attempts` counts retries: 1 means two attempts in all
 MAX_CLIENTS = 4
-_clients: OrderedDict[str, SecretsManagerClient] = OrderedDict()
-_clients_lock = threading.Lock()
 
 
-def _forget_clients_in_child() -> None:
-    # A forked worker must not share the parent's pooled sockets, nor a lock held at fork time.
-    global _clients_lock  # noqa: PLW0603 - rebinding is the point: the old lock may be held
-    _clients.clear()
-    _clients_lock = threading.Lock()
+def _close(client: SecretsManagerClient) -> None:
+    client.close()
 
 
-if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
-    os.register_at_fork(after_in_child=_forget_clients_in_child)
+# One client per configuration (its timeouts), made once per process, not per load.
+_clients: ClientCache[str, SecretsManagerClient] = ClientCache(MAX_CLIENTS, _close)
 
 
 def close_clients() -> None:
     """Close and forget every cached Secrets Manager client (for tests, or after a reconfig)."""
-    with _clients_lock:
-        while _clients:
-            _clients.popitem()[1].close()
+    _clients.clear()
 
 
 class _Reply(NamedTuple):
@@ -120,6 +110,20 @@ def _parse(payload: str | bytes) -> _Pairs | str:
         # Never chained or shown: the error's message and `.doc` quote the secret.
         return "it is not valid JSON"
     return data if isinstance(data, _Pairs) else "it is JSON but not an object"
+
+
+def _new_client(timeout: float) -> SecretsManagerClient:
+    from boto3.session import Session  # noqa: PLC0415 - the SDK only when used
+    from botocore.config import Config  # noqa: PLC0415 - same
+
+    logging.getLogger("botocore.parsers").addFilter(LOG_FILTER)  # twice is a no-op
+    config = Config(
+        connect_timeout=timeout,
+        read_timeout=timeout,
+        retries={"mode": "standard", "max_attempts": RETRIES},
+    )
+    # A new Session, not boto3's default one, so that changed AWS_* variables count.
+    return Session().client("secretsmanager", config=config)
 
 
 class AwsSource(Source):
@@ -196,30 +200,16 @@ class AwsSource(Source):
         return result
 
     def _client(self) -> SecretsManagerClient:
-        from boto3.session import Session  # noqa: PLC0415 - the SDK only when used
-        from botocore.config import Config  # noqa: PLC0415 - same
-
         key = _config_key(self.timeout)
-        with _clients_lock:
-            client = _clients.get(key)
-            if client is None:
-                logging.getLogger("botocore.parsers").addFilter(LOG_FILTER)  # twice is a no-op
-                config = Config(
-                    connect_timeout=self.timeout,
-                    read_timeout=self.timeout,
-                    retries={"mode": "standard", "max_attempts": RETRIES},
-                )
-                # A new Session, not boto3's default one, so that changed AWS_* variables count.
-                client = Session().client("secretsmanager", config=config)
-                _clients[key] = client
-                while len(_clients) > MAX_CLIENTS:
-                    _clients.popitem(last=False)[1].close()
-            _clients.move_to_end(key)
-        self._endpoint = safe_url(client.meta.endpoint_url)
+        client = _clients.get(key)
+        if client is None:
+            with _clients.lock_for(key):  # one client per key, also when threads race
+                client = _clients.get(key) or _clients.put(key, _new_client(self.timeout))
+        self._endpoint = shown_url(client.meta.endpoint_url)
         return client
 
     def _fetch(self, secret_id: str) -> _Reply:
-        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415 - same
+        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415 - SDK when used
 
         client = None
         try:
@@ -280,7 +270,7 @@ class AwsSource(Source):
         environ = os.environ
         url = environ.get("AWS_ENDPOINT_URL_SECRETS_MANAGER") or environ.get("AWS_ENDPOINT_URL")
         if url:
-            return safe_url(url)
+            return shown_url(url)
         region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
         return f"region {region}" if region else "the region of the AWS profile"
 

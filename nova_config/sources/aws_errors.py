@@ -7,7 +7,6 @@ wording that names the code, never botocore's message, which can quote a request
 from __future__ import annotations
 
 import logging
-from urllib.parse import urlsplit
 
 from nova_config.errors import (
     SettingsError,
@@ -67,16 +66,6 @@ class HideSecretBodies(logging.Filter):
 LOG_FILTER = HideSecretBodies()
 
 
-def safe_url(url: str) -> str:
-    """An endpoint URL without user, password, query or fragment."""
-    try:
-        parts = urlsplit(url)
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        return "the endpoint in AWS_ENDPOINT_URL"
-    return f"{parts.scheme}://{parts.hostname or ''}{port}{parts.path}"
-
-
 def failure_of(exc: Exception, timeout: float) -> Failure | None:
     """An SDK error as (error class, wording); None when the secret (or stage) does not exist."""
     from botocore.exceptions import ClientError  # noqa: PLC0415 - the SDK only when used
@@ -109,5 +98,4 @@ __all__ = [
     "Failure",
     "HideSecretBodies",
     "failure_of",
-    "safe_url",
 ]

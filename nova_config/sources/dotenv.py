@@ -19,12 +19,12 @@ from nova_config.errors import FileReadError, Problem
 from nova_config.fields import FieldPlan
 from nova_config.hidden import HiddenList
 from nova_config.sources.base import Found, LoadContext, Source, SourceResult
+from nova_config.sources.common import flag
 from nova_config.sources.fileread import read_text
 
 logger = logging.getLogger("nova_config")
 
 _NEWLINE = re.compile(r"\r\n|\n|\r")
-_TRUE = frozenset({"1", "true", "yes", "on"})
 # A .env file is a few hundred bytes; a cap keeps a wrong NOVA_ENV_FILE from filling memory.
 MAX_DOTENV_BYTES = 1024 * 1024
 
@@ -33,7 +33,7 @@ def dotenv_allowed(context: LoadContext) -> bool:
     """Whether `.env` files may be read: always, except in production without NOVA_ALLOW_DOTENV."""
     if context.environment != "production":
         return True
-    return context.environ.get("NOVA_ALLOW_DOTENV", "").strip().lower() in _TRUE
+    return flag(context.environ, "NOVA_ALLOW_DOTENV")
 
 
 class DotenvSource(Source):

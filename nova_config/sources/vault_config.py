@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from nova_config.errors import FileReadError, SourceConfigError, StoreAccessError
 from nova_config.hidden import HiddenDict, HiddenStr
-from nova_config.sources.common import seconds
+from nova_config.sources.common import flag, seconds, shown_url
 from nova_config.sources.fileread import read_text
 
 # The Vault CLI's own default when VAULT_ADDR is unset.
@@ -45,22 +45,13 @@ def _existing(environ: Mapping[str, str], name: str) -> str | None:
     return path or None
 
 
-def without_userinfo(url: str) -> str:
-    """A URL without the `user:password@` it may carry, cut as text (it may not parse)."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return url
-    authority, slash, path = rest.partition("/")
-    return f"{scheme}://{authority.rpartition('@')[2]}{slash}{path}"
-
-
 class Address(str):
     """VAULT_ADDR as given; its repr (frame locals, the config's repr) leaves out userinfo."""
 
     __slots__ = ()
 
     def __repr__(self) -> str:
-        return repr(without_userinfo(self))
+        return repr(shown_url(self))
 
 
 def _is_address(addr: str) -> bool:
@@ -99,7 +90,7 @@ class VaultConfig(NamedTuple):
             raise SourceConfigError(
                 "VAULT_ADDR must be an http:// or https:// address with a valid host and port"
             )
-        skip = environ.get("VAULT_SKIP_VERIFY", "").strip().lower() in ("1", "true", "yes")
+        skip = flag(environ, "VAULT_SKIP_VERIFY")
         # Then the bundle variables requests itself would honour, as a plain hvac client does.
         verify: bool | str = (
             False
@@ -157,7 +148,7 @@ class VaultConfig(NamedTuple):
     @property
     def shown(self) -> str:
         """The address as messages show it: without a user or password it may carry."""
-        return without_userinfo(self.addr)
+        return shown_url(self.addr)
 
     def url(self, path: str) -> str:
         """The API path that reads one secret path of the configured mount and KV version."""

@@ -7,10 +7,11 @@ credentials, keeps the most recent `MAX_LOGINS`, and is emptied in a forked chil
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from typing import TYPE_CHECKING, NamedTuple
+
+from nova_config.sources.common import ClientCache
 
 if TYPE_CHECKING:
     import hvac
@@ -30,37 +31,17 @@ class Login(NamedTuple):
     prepared: dict[str, requests.PreparedRequest]
 
 
-# One authenticated client per (address, TLS, namespace, credentials): a login costs a
-# request and a TCP connection costs a handshake, and both would otherwise repeat every load.
-_logins: dict[tuple[object, ...], Login] = {}
-_logins_lock = threading.Lock()
-# One lock per credential, so that concurrent first loads share one login (single flight): a
-# single-use AppRole secret_id allows no second one, and every extra login leaves a token behind.
-_login_locks: dict[tuple[object, ...], threading.Lock] = {}
+def _close(login: Login) -> None:
+    login.client.adapter.close()
 
 
-def _forget_logins_in_child() -> None:
-    # A forked worker must start with its own session: through the parent's pooled socket, the
-    # answers to two processes' requests cross (one environment's secrets reach the other).
-    # Nothing is closed: the sockets are the parent's too. Locks held at the fork are replaced.
-    global _logins_lock  # noqa: PLW0603 - rebinding is the point: the old lock may be held
-    _logins.clear()
-    _login_locks.clear()
-    _logins_lock = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
-    os.register_at_fork(after_in_child=_forget_logins_in_child)
+# One authenticated client per (address, TLS, namespace, credentials), the most recent kept.
+_logins: ClientCache[tuple[object, ...], Login] = ClientCache(MAX_LOGINS, _close)
 
 
 def keep(key: tuple[object, ...], login: Login) -> Login:
     """Cache a login; the oldest go first, since a rotated Kubernetes JWT makes a new key."""
-    with _logins_lock:
-        _logins.pop(key, None)
-        _logins[key] = login
-        while len(_logins) > MAX_LOGINS:
-            _logins.pop(next(iter(_logins))).client.adapter.close()
-    return login
+    return _logins.put(key, login)
 
 
 def fresh(login: Login) -> bool:
@@ -69,29 +50,22 @@ def fresh(login: Login) -> bool:
 
 def forget_logins() -> None:
     """Close and drop every cached Vault client (their tokens are not revoked)."""
-    with _logins_lock:
-        while _logins:
-            _logins.popitem()[1].client.adapter.close()
+    _logins.clear()
 
 
 def cached(key: tuple[object, ...]) -> Login | None:
     """The login kept for `key`, if any (fresh or not)."""
-    with _logins_lock:
-        return _logins.get(key)
+    return _logins.get(key)
 
 
 def drop(key: tuple[object, ...], login: Login) -> None:
     """Forget a login found revoked, if it is still the one kept, and close its client."""
-    with _logins_lock:
-        if _logins.get(key) is login:
-            del _logins[key]
-    login.client.adapter.close()
+    _logins.discard(key, login)
 
 
 def lock_for(key: tuple[object, ...]) -> threading.Lock:
     """The lock one credential's logins are made under (single flight)."""
-    with _logins_lock:
-        return _login_locks.setdefault(key, threading.Lock())
+    return _logins.lock_for(key)
 
 
 __all__ = ["MAX_LOGINS", "Login", "cached", "drop", "forget_logins", "fresh", "keep", "lock_for"]
