@@ -39,7 +39,8 @@ logger = logging.getLogger("nova_config")
 LOOKUP_SELF = "v1/auth/token/lookup-self"
 
 
-_warned_plaintext: set[str] = set()
+# Addresses already judged (warned or not): the judgement parses the host, once per address.
+_judged_plaintext: set[str] = set()
 _warned_skip_verify: set[str] = set()
 
 
@@ -101,8 +102,10 @@ class VaultClient:
 
     def warn_plaintext(self) -> None:
         addr = self.config.shown
-        if addr not in _warned_plaintext and is_plaintext_remote(addr):
-            _warned_plaintext.add(addr)
+        if addr in _judged_plaintext:
+            return
+        _judged_plaintext.add(addr)
+        if is_plaintext_remote(addr):
             logger.warning(
                 "vault at %s is plain http: tokens and secrets cross the network unencrypted; "
                 "use https outside a local development server",
