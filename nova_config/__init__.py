@@ -3,6 +3,7 @@
 from typing import TYPE_CHECKING
 
 from nova_config.errors import (
+    AuditLogError,
     EnvironmentNameError,
     MissingExtraError,
     Problem,
@@ -54,6 +55,7 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "ENVIRONMENTS",
+    "AuditLogError",
     "AwsSecretsSettingsSource",
     "DotenvSettingsSource",
     "EnvironmentNameError",

@@ -8,13 +8,15 @@
     ├── SourceOrderError             NOVA_SOURCES names an unknown source, or one twice
     ├── SourceConfigError            a store's own variables are invalid (always fatal)
     │   └── MissingExtraError        a store's SDK is not installed; names the pip extra
-    └── SourceError                  one source could not be read at all; the failure policy
-        │                            decides whether the load fails or goes on without it
-        ├── StoreUnavailableError    unreachable, timed out, sealed or throttled
-        ├── StoreAccessError         credentials refused, missing, or not allowed to read
-        └── StoreDataError           the store answered with data that cannot be used
-    └── SettingsSourceError          a pydantic-settings source failed (also pydantic-settings'
-                                     own SettingsError)
+    ├── SourceError                  one source could not be read at all; the failure policy
+    │   │                            decides whether the load fails or goes on without it
+    │   ├── StoreUnavailableError    unreachable, timed out, sealed or throttled
+    │   ├── StoreAccessError         credentials refused, missing, or not allowed to read
+    │   └── StoreDataError           the store answered with data that cannot be used
+    ├── SettingsSourceError          a pydantic-settings source failed (also pydantic-settings'
+    │                                own SettingsError)
+    └── AuditLogError                the audit log cannot be written (staging and production
+                                     fail closed)
 
     SecretFieldError (TypeError)     a settings class marks a field secret that is not a
                                      SecretStr (raised when the class is defined, not at load)
@@ -32,7 +34,7 @@ close to a millisecond to create at import, and import time is part of every app
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple, Self
 
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 from pydantic_settings.exceptions import SettingsError as UpstreamSettingsError
@@ -141,6 +143,8 @@ class SourceOrderError(SettingsError):
 class SourceConfigError(SettingsError):
     """A store's own configuration variables are invalid; no failure policy excuses it."""
 
+    cause: ClassVar[str] = "config"  # the audit trail's word for it (see auditchain.py)
+
 
 class MissingExtraError(SourceConfigError):
     """A store's SDK is not installed; the message names the pip extra that installs it."""
@@ -148,6 +152,8 @@ class MissingExtraError(SourceConfigError):
 
 class SourceError(SettingsError):
     """A source could not be read at all; the failure policy decides what the load does."""
+
+    cause: ClassVar[str] = "unavailable"  # the audit trail's word for it (see auditchain.py)
 
 
 class StoreUnavailableError(SourceError):
@@ -157,9 +163,17 @@ class StoreUnavailableError(SourceError):
 class StoreAccessError(SourceError):
     """The store refused the credentials, none were found, or they may not read the secret."""
 
+    cause: ClassVar[str] = "denied"
+
 
 class StoreDataError(SourceError):
     """The store answered with data that cannot be used (wrong KV version, not a JSON object)."""
+
+    cause: ClassVar[str] = "bad_data"
+
+
+class AuditLogError(SettingsError):
+    """The audit log (NOVA_AUDIT_LOG) cannot be written, and the policy is to fail closed."""
 
 
 class SettingsSourceError(SettingsError, UpstreamSettingsError):

@@ -9,6 +9,7 @@ so that a failed load is one `SettingsError`.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
@@ -17,10 +18,10 @@ from pydantic_settings import (
     PydanticBaseSettingsSource,
 )
 
-# pydantic-settings' own default source and merge, which it does not export; used as it uses them.
 from nova_config.errors import (
     EnvironmentNameError,
     Problem,
+    SettingsError,
     SourceError,
     SourceOrderError,
 )
@@ -111,6 +112,9 @@ class Load:
         self.problems: list[Problem] = []
         self.skipped: dict[str, str] = {}
         self.failed: dict[str, str] = {}
+        # source name -> (cause, outcome) for the audit trail: `denied`, `fallback` and so on.
+        self.failures: dict[str, tuple[str, str]] = {}
+        self.started = time.perf_counter()
         self.consulted: list[tuple[str, PydanticBaseSettingsSource]] = []
         self.provenance: dict[str, Provenance] = {}
         self.values: dict[str, Any] = HiddenDict()  # the merged input, for redaction
@@ -121,6 +125,7 @@ class Load:
     def judge(self, name: str, exc: SourceError) -> None:
         """The one place a store's failure is judged in a load, the same way for every store."""
         self.failed[name] = "; ".join(p.message for p in exc.problems)
+        self.failures[name] = (exc.cause, "fallback" if self.policy.fallback else "fatal")
         self.problems.extend(self.policy.judge(exc, "going on with the other sources"))
 
     def merged(self, state: dict[str, Any]) -> None:
@@ -150,9 +155,34 @@ class Load:
         )
 
 
+_AUDIT_LOGGER = logging.getLogger("nova_config.audit")
+
+
+def audit_wanted(environ: Mapping[str, str]) -> bool:
+    """Whether loads are audited: a log file, alerts, or the audit logger enabled for INFO."""
+    return (
+        "NOVA_AUDIT_LOG" in environ
+        or "NOVA_ALERT_WEBHOOK" in environ
+        or _AUDIT_LOGGER.isEnabledFor(logging.INFO)
+    )
+
+
+def audit(load: Load, failed: SettingsError | None, model: Any) -> SettingsError | None:
+    """Audit a finished load (the audit code is imported only then).
+
+    Returns:
+        The error the load raises: its own, else the audit log's when it cannot be written
+        and the policy is to fail closed; None when the load succeeds.
+    """
+    from nova_config.audit import finish  # noqa: PLC0415 - costs nothing until audit is on
+
+    refused = finish(load, failed, None if failed is not None else model)
+    return failed if failed is not None else refused
+
+
 # The load under way in this context: set by SecretSettings.__init__ around pydantic-settings'
 # own __init__, read by settings_customise_sources and the stores' sources.
 CURRENT: ContextVar[Load | None] = ContextVar("nova_config_load", default=None)
 
 
-__all__ = ["CURRENT", "Load", "environment_of", "source_order"]
+__all__ = ["CURRENT", "Load", "audit", "audit_wanted", "environment_of", "source_order"]

@@ -32,7 +32,7 @@ from nova_config.hidden import HiddenDict, HiddenEnviron
 from nova_config.invalid import invalid_problems, load_error
 from nova_config.merge import build_values, source_failure
 from nova_config.provenance import Provenance, ResolutionRecord
-from nova_config.resolve import CURRENT, Load, environment_of
+from nova_config.resolve import CURRENT, Load, audit, audit_wanted, environment_of
 from nova_config.sources.base import Environment
 from nova_config.validators import (
     STRICT_ENVIRONMENTS,
@@ -119,8 +119,8 @@ class SecretSettings(BaseSettings):
         token = CURRENT.set(load)
         try:
             BaseSettings.__init__(self, **options, **init)
-        except SettingsError:
-            raise  # a store's configuration (always fatal): already nova-config's own error
+        except SettingsError as exc:
+            failed = exc  # a store's configuration (always fatal): already nova-config's own
         except ValidationError as exc:
             invalid, lines = invalid_problems(cls, exc, load)
         except UpstreamSettingsError as exc:
@@ -129,21 +129,21 @@ class SecretSettings(BaseSettings):
             failed = source_failure(exc, "set-up", cls, load)
         finally:
             CURRENT.reset(token)
+        if failed is None:
+            if field is not None and not given:
+                load.provenance[field] = (
+                    Provenance("env", "NOVA_ENV")
+                    if "NOVA_ENV" in _ENVIRON
+                    else Provenance("default", "default value")
+                )
+            failed = load_error(cls, load, invalid, lines)
+        if audit_wanted(_ENVIRON):
+            failed = audit(load, failed, self)
         if failed is not None:
-            raise failed  # outside the handler, so that nothing is chained
-        if field is not None and not given:
-            load.provenance[field] = (
-                Provenance("env", "NOVA_ENV")
-                if "NOVA_ENV" in _ENVIRON
-                else Provenance("default", "default value")
-            )
-        record = load.record()
-        error = load_error(cls, load, invalid, lines)
-        if error is not None:
-            # Raised outside the except block, so the ValidationError (which keeps the inputs
-            # in its errors()) is neither the cause nor the context of what the user sees.
-            raise error
-        self._resolution = record
+            # Raised outside the except blocks, so that the ValidationError (which keeps the
+            # inputs in its errors()) is neither the cause nor the context of what users see.
+            raise failed
+        self._resolution = load.record()
 
     @classmethod
     def settings_customise_sources(

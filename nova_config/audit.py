@@ -1,0 +1,270 @@
+"""The audit trail of every load: which secret came from where, what failed, and alerts.
+
+Imported only when a load has something to do with it (`NOVA_AUDIT_LOG`, `NOVA_ALERT_WEBHOOK`,
+or the `nova_config.audit` logger enabled for INFO), so an app without audit pays nothing.
+
+The file (`NOVA_AUDIT_LOG`) is JSON lines chained by `prev` (see `auditchain.py`). The lines of
+one load are appended by one `write()` on an `O_APPEND` descriptor, under an exclusive `flock`
+held while the last line is read, so several processes can share the file and the chain holds.
+The same events, without `prev`, go to the `nova_config.audit` logger at INFO.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hmac
+import logging
+import os
+import secrets
+import socket
+import stat
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from nova_config.auditchain import chain_hash, dump
+from nova_config.errors import AuditLogError, SettingsError, SourceConfigError
+from nova_config.policy import FALLBACK_ENVIRONMENTS
+
+if TYPE_CHECKING:
+    from nova_config.resolve import Load
+
+logger = logging.getLogger("nova_config")
+audit_logger = logging.getLogger("nova_config.audit")
+
+LOG_VARIABLE = "NOVA_AUDIT_LOG"
+ON_ERROR_VARIABLE = "NOVA_AUDIT_ON_ERROR"
+HMAC_VARIABLE = "NOVA_AUDIT_HMAC_KEY"
+# How long a load waits for another process's lock on the file before the write fails.
+LOCK_WAIT = 2.0
+# The last line is found by reading back from the end; a line longer than this is not ours.
+MAX_LINE = 1024 * 1024
+STRICT = "staging and production"
+
+
+def _now() -> str:
+    moment = datetime.now(UTC)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
+
+
+def _text_of(value: Any) -> str | None:
+    """A secret's text for its HMAC: SecretStr and Secret[...] unwrapped; None when unset."""
+    if value is None:
+        return None
+    reveal = getattr(value, "get_secret_value", None)
+    inner = reveal() if callable(reveal) else value
+    if isinstance(inner, bytes):
+        return inner.decode("utf-8", "surrogateescape")
+    return None if inner is None else str(inner)
+
+
+def _outcome(load: Load, name: str, variable: str, kinds: Mapping[str, str]) -> str:
+    kind = kinds.get(variable)
+    if kind == "missing":
+        return "missing"
+    if kind is not None:
+        return "invalid"
+    provenance = load.provenance.get(name)
+    if provenance is None:
+        return "missing"
+    return "default" if provenance.source == "default" else "resolved"
+
+
+def events_of(load: Load, error: SettingsError | None, model: Any) -> list[dict[str, Any]]:
+    """The events of one load, in order: each secret field, each failed store, then the end."""
+    base: dict[str, Any] = {
+        "time": _now(),
+        "event": "",
+        "settings": load.settings_name,
+        "environment": load.environment,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "load_id": secrets.token_hex(8),
+    }
+    kinds = {p.variable: p.kind for p in error.problems if p.variable} if error else {}
+    key = load.environ.get(HMAC_VARIABLE)
+    events: list[dict[str, Any]] = []
+    for plan in load.plans:
+        if not plan.secret:
+            continue
+        found = load.provenance.get(plan.name)
+        event = base | {
+            "event": "secret_read",
+            "field": plan.name,
+            "variable": plan.variable,
+            "source": found.source if found else None,
+            "location": found.location if found else None,
+            "version": found.version if found else None,
+            "outcome": _outcome(load, plan.name, plan.variable, kinds),
+        }
+        text = _text_of(getattr(model, plan.name, None)) if key and model is not None else None
+        if key and text is not None and event["outcome"] == "resolved":
+            digest = hmac.new(key.encode(), text.encode("utf-8", "surrogateescape"), "sha256")
+            event["hmac"] = "hmac-sha256:" + digest.hexdigest()
+        events.append(event)
+    for name, (cause, outcome) in load.failures.items():
+        events.append(
+            base
+            | {
+                "event": "source_failed",
+                "source": name,
+                "cause": cause,
+                "reason": load.failed.get(name, ""),
+                "outcome": outcome,
+            }
+        )
+    events.append(
+        base
+        | {
+            "event": "settings_failed" if error is not None else "settings_loaded",
+            "sources": list(load.record().sources),
+            "problems": len(error.problems) if error is not None else 0,
+            "duration_ms": round((time.perf_counter() - load.started) * 1000, 3),
+        }
+    )
+    return events
+
+
+def _lock(fd: int, deadline: float) -> None:
+    """An exclusive flock, waited for until the deadline (another writer holds it briefly)."""
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise TimeoutError(errno.ETIMEDOUT, "the lock was held too long") from None
+            time.sleep(0.002)
+
+
+def _last_line(fd: int) -> tuple[bytes | None, bool]:
+    """The file's last line (None when empty), and whether the file ends with a newline."""
+    size = os.fstat(fd).st_size
+    if size == 0:
+        return None, True
+    chunk = 4096
+    while True:
+        start = max(0, size - chunk)
+        tail = os.pread(fd, size - start, start)
+        ended = tail.endswith(b"\n")
+        body = tail[:-1] if ended else tail
+        cut = body.rfind(b"\n")
+        if cut >= 0 or start == 0 or chunk >= MAX_LINE:
+            return body[cut + 1 :], ended
+        chunk *= 4
+
+
+def append(path: str, events: list[dict[str, Any]]) -> None:
+    """Append events to the audit log, chained to its last line, in one write.
+
+    Raises:
+        OSError: the file cannot be opened, locked, read or written (TimeoutError for a lock
+            held past `LOCK_WAIT`), or it is not a regular file.
+    """
+    # O_NONBLOCK: a FIFO named by mistake must not hang the load (it is refused below).
+    flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NONBLOCK
+    fd = os.open(path, flags, 0o600)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        _lock(fd, time.monotonic() + LOCK_WAIT)
+        last, ended = _last_line(fd)
+        prev = None if last is None else chain_hash(last)
+        chunks = [] if ended else [b"\n"]  # a line cut short stays as it is; ours start fresh
+        for event in events:
+            line = dump(event | {"prev": prev})
+            chunks.append(line)
+            prev = chain_hash(line)
+        data = b"".join(chunks)
+        if os.write(fd, data) != len(data):
+            raise OSError(errno.ENOSPC, "the write was cut short")
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _fails_closed(load: Load) -> bool:
+    """Whether an unwritable audit log fails the load: NOVA_AUDIT_ON_ERROR, else by environment.
+
+    Raises:
+        SourceConfigError: NOVA_AUDIT_ON_ERROR is neither `fail` nor `continue`.
+    """
+    raw = load.environ.get(ON_ERROR_VARIABLE)
+    if raw is None:
+        return load.environment not in FALLBACK_ENVIRONMENTS
+    mode = raw.strip().lower()
+    if mode not in ("fail", "continue"):
+        raise SourceConfigError(f"{ON_ERROR_VARIABLE} must be fail or continue")
+    return mode == "fail"
+
+
+def _write_failure(load: Load, path: str, exc: OSError) -> AuditLogError | None:
+    """What an audit log that cannot be written does: an error to raise, or a warning."""
+    cause = exc.strerror or type(exc).__name__
+    message = f"the audit log {path} ({LOG_VARIABLE}) cannot be written: {cause}"
+    if _fails_closed(load):
+        return AuditLogError(
+            f"{message}; {load.settings_name.rpartition(':')[2]} is not loaded without its "
+            f"audit trail ({ON_ERROR_VARIABLE}=continue, or the default outside {STRICT}, "
+            "goes on without it)"
+        )
+    logger.warning("%s; going on without it", message)
+    return None
+
+
+def finish(load: Load, error: SettingsError | None, model: Any) -> AuditLogError | None:
+    """Audit a finished load: the file, the logger, then the alerts.
+
+    Returns:
+        An error to raise when the audit log cannot be written and the policy is to fail
+        closed (for a load that already failed, the load's own error is raised instead, and
+        this one is logged).
+    """
+    events = events_of(load, error, model)
+    if audit_logger.isEnabledFor(logging.INFO):
+        for event in events:
+            audit_logger.info(dump(event).decode().rstrip("\n"))
+    failure: AuditLogError | None = None
+    path = load.environ.get(LOG_VARIABLE)
+    if path:
+        try:
+            append(path, events)
+        except OSError as exc:
+            failure = _write_failure(load, path, exc)
+    if load.environ.get("NOVA_ALERT_WEBHOOK"):
+        _alert(load, model)
+    if failure is not None and error is not None:
+        logger.error("%s", failure)
+        return None
+    return failure
+
+
+def _alert(load: Load, model: Any) -> None:
+    """The load's alerts: stores denied, stores failed in staging or production, .env there."""
+    from nova_config.alerts import Alert, send_alerts  # noqa: PLC0415 - only with alerts on
+
+    strict = load.environment not in FALLBACK_ENVIRONMENTS
+    alerts = [
+        Alert("denied" if cause == "denied" else "store_failed", name, load.failed.get(name, ""))
+        for name, (cause, _) in load.failures.items()
+        if cause == "denied" or strict
+    ]
+    dotenv = sorted({p.location for p in load.provenance.values() if p.source == "dotenv"})
+    if load.environment == "production" and dotenv:
+        alerts.append(Alert("dotenv_in_production", "dotenv", f"read {', '.join(dotenv)}"))
+    if not alerts:
+        return
+    webhook = getattr(model, "discord_webhook_url", None) if model is not None else None
+    if webhook is None:
+        webhook = load.values.get("discord_webhook_url")
+    send_alerts(
+        alerts,
+        settings=load.settings_name,
+        environment=load.environment,
+        environ=load.environ,
+        app_webhook=_text_of(webhook),
+    )
+
+
+__all__ = ["append", "events_of", "finish"]
