@@ -22,20 +22,14 @@ from pydantic_settings import (
     PydanticBaseSettingsSource,
 )
 
-import store_bench  # this folder's module: sys.path[0] when a script here runs
+# The project's root: the tests' moto server and counting forwarder, and their data, are
+# reused from tests.support, not copied.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import store_bench  # this folder's module: found in the script's own folder
 from nova_config import NovaSettings
 from store_bench import SECRETS, SHARED, Case, Store
-
-# The tests' moto server and counting forwarder are reused, not copied.
-# mypy finds tests/ when it checks the project as configured, not when given this file alone.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from server_moto import (  # type: ignore[import-not-found, unused-ignore]
-    FAKE_KEY_ID,
-    FAKE_SECRET_KEY,
-    REGION,
-    Forwarder,
-    MotoServer,
-)
+from tests.support.moto import FAKE_KEY_ID, FAKE_SECRET_KEY, REGION, Forwarder, MotoServer
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient

@@ -22,14 +22,11 @@ import pydantic_settings
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings
 
-from nova_config import ENVIRONMENTS, NovaSettings
+# The project's root, for the tests' data (tests.support.data), reused rather than copied.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-WEBHOOK = "https://discord.com/api/webhooks/123456789012345678/AbCdEf-GhIjKl_MnOpQr"
-SECRETS: dict[str, str] = {
-    "DISCORD_WEBHOOK_URL": WEBHOOK,
-    "TIMESCALE_PASSWORD": "tsdb-pass-0f9e8d",
-    "ALPACA_API_KEY": "AKTESTKEY0123456789",
-}
+from nova_config import ENVIRONMENTS, NovaSettings
+from tests.support.data import VALID, WEBHOOK
 
 TARGET_IN_PROCESS = 1.25  # nova does more than the bare model: its sources and provenance
 TARGET_WHOLE_PROCESS = 1.05
@@ -145,12 +142,12 @@ def working_folder(dotenv: str | None) -> Iterator[Path]:
 
 def dotenv_text() -> str:
     """The three secrets as `.env` lines."""
-    return "".join(f"{name}={value}\n" for name, value in SECRETS.items())
+    return "".join(f"{name}={value}\n" for name, value in VALID.items())
 
 
 def check_loaded(label: str, timescale_password: SecretStr) -> None:
     """Stop the benchmark if a side did not really load the secrets it is timed on."""
-    if timescale_password.get_secret_value() != SECRETS["TIMESCALE_PASSWORD"]:
+    if timescale_password.get_secret_value() != VALID["TIMESCALE_PASSWORD"]:
         raise SystemExit(f"{label} did not load TIMESCALE_PASSWORD from the intended source")
 
 
@@ -188,7 +185,7 @@ def in_process(label: str, bare: type[BaseSettings], number: int, repeat: int) -
 
 def bench_env(base: Mapping[str, str], number: int, repeat: int) -> Comparison:
     """In-process, secrets in environment variables, an empty cwd."""
-    with environment({**base, **SECRETS}), working_folder(None):
+    with environment({**base, **VALID}), working_folder(None):
         return in_process("in-process, env vars", BareSettings, number, repeat)
 
 
@@ -204,7 +201,7 @@ def child_environ(base: Mapping[str, str]) -> dict[str, str]:
     With PYTHONDONTWRITEBYTECODE set, a module edited since its .pyc was written is compiled
     again in every process; that would time the compiler on the nova side only.
     """
-    env = {**base, **SECRETS}
+    env = {**base, **VALID}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 

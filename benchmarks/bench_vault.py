@@ -13,18 +13,17 @@ from typing import Any
 
 import hvac
 import pydantic_settings
-import pytest
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
-import store_bench  # this folder's module: sys.path[0] when a script here runs
+# The project's root: the tests' OpenBao dev server (file audit device, request counting) and
+# their data are reused from tests.support, not copied.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import store_bench  # this folder's module: found in the script's own folder
 from nova_config import NovaSettings
 from store_bench import SECRETS, SHARED, Case, Store
-
-# The tests' OpenBao dev server (file audit device, request counting) is reused, not copied.
-# mypy finds tests/ when it checks the project as configured, not when given this file alone.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from server_openbao import OpenBao  # type: ignore[import-not-found, unused-ignore]
+from tests.support.openbao import OpenBao
 
 MOUNT = "secret"
 ENV_PATH = "nova-aetus/development"
@@ -172,7 +171,7 @@ def main() -> int:
     with store_bench.scratch_home("nova-bench-vault-") as home:
         try:
             server = OpenBao(home.parent / "openbao")
-        except (OSError, RuntimeError, pytest.fail.Exception) as exc:
+        except (OSError, RuntimeError) as exc:  # ServerStartError is a RuntimeError
             print(f"the OpenBao dev server did not start: {exc}", file=sys.stderr)
             return 1
         try:

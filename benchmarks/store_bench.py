@@ -18,13 +18,10 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from nova_config import NovaSettings
+from tests.support.data import VALID_FIELDS
 
-WEBHOOK = "https://discord.com/api/webhooks/123456789012345678/AbCdEf-GhIjKl_MnOpQr"
-SECRETS: dict[str, str] = {
-    "discord_webhook_url": WEBHOOK,
-    "timescale_password": "tsdb-pass-0f9e8d",
-    "alpaca_api_key": "AKTESTKEY0123456789",
-}
+# The three required secrets by field name: the tests' valid values, seeded in the store.
+SECRETS: dict[str, str] = VALID_FIELDS
 # The shared path or secret repeats the password (the environment's wins) and adds one of its own.
 SHARED: dict[str, str] = {
     "timescale_password": "tsdb-pass-shared-5c4d",

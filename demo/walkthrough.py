@@ -8,8 +8,8 @@ Each step is data (`Step`): its environment, the files it writes, the command, t
 must end with and the phrases its output must and must not hold. Every command runs in a clean
 environment built once (PATH, HOME in the scratch folder, LANG, then the step's own variables), so
 nothing of the caller's shell (a real VAULT_TOKEN, an AWS profile, a NOVA_ENV) steers it. Steps 7
-and 8 use the tests' own servers: the OpenBao dev server of `tests/server_openbao.py` and the moto
-server of `tests/server_moto.py`, both on 127.0.0.1, both stopped however the tour ends.
+and 8 use the tests' own servers: the OpenBao dev server of `tests/support/openbao.py` and the
+moto server of `tests/support/moto.py`, both on 127.0.0.1, both stopped however the tour ends.
 
 Every demo value is fake but shaped like the real thing. The tour never prints one: commands and
 files are shown with them as ***, command output is printed as it is, and the last step searches
@@ -32,12 +32,12 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import FrameType
 
-# The tests' servers are reused, not copied. mypy finds tests/ when it checks the project as
-# configured, not when given this file alone.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from server_moto import MotoServer  # type: ignore[import-not-found, unused-ignore]
-from server_openbao import OpenBao  # type: ignore[import-not-found, unused-ignore]
-from tour_steps import SECTIONS, Secret, Section, Step, Want  # this folder: sys.path[0]
+# The project's root: the tests' servers are reused from tests.support, not copied.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.support.moto import MotoServer
+from tests.support.openbao import OpenBao
+from tour_steps import SECTIONS, Secret, Section, Step, Want  # this folder's module
 
 VERIFY = Path(__file__).resolve().parent / "verify.py"
 COMMAND_TIMEOUT = 60.0  # seconds; a Vault that is down is noticed in about 1 s (NOVA_VAULT_*)
@@ -148,11 +148,9 @@ class Tour:
         with signals_held():
             try:
                 self.vault = OpenBao(self.root / "openbao")
-            except (KeyboardInterrupt, SystemExit):
-                raise
-            except BaseException as exc:
-                # The helper reports a failed start-up with pytest.fail, whose exception is a
-                # BaseException; its message ends with the server's log, root token included.
+            except Exception as exc:
+                # A failed start-up (ServerStartError, or a failed request while setting the
+                # server up); the message ends with the server's log, root token included.
                 kept = [
                     line
                     for line in str(exc).splitlines()
@@ -166,7 +164,7 @@ class Tour:
             "vault_pid": str(self.vault.pid),
         }
         self.say(
-            f"(OpenBao dev server of tests/server_openbao.py running as PID {self.vault.pid}"
+            f"(OpenBao dev server of tests/support/openbao.py running as PID {self.vault.pid}"
             f" at {self.vault.addr}, in memory; it serves the secret/ mount, KV v2)"
         )
 
@@ -178,7 +176,7 @@ class Tour:
             self.moto = MotoServer()
         self.context["moto_url"] = self.moto.url
         self.say(
-            f"(moto server of tests/server_moto.py running in this process at {self.moto.url})"
+            f"(moto server of tests/support/moto.py running in this process at {self.moto.url})"
         )
 
     def stop_vault(self) -> None:

@@ -20,13 +20,8 @@ from hypothesis import strategies as st
 
 from nova_config import AuditLogError, NovaSettings, SettingsError, SourceConfigError
 from nova_config.auditchain import chain_hash, lines_of
+from tests.support.data import VALID, WEBHOOK
 
-WEBHOOK = "https://discord.com/api/webhooks/123456789012345678/AbCdEf-GhIjKl_MnOpQr"
-VALID = {
-    "DISCORD_WEBHOOK_URL": WEBHOOK,
-    "TIMESCALE_PASSWORD": "tsdb-pass-0f9e8d",
-    "ALPACA_API_KEY": "AKTESTKEY0123456789",
-}
 TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 COMMON = {"time", "event", "settings", "environment", "host", "pid", "load_id"}
 

@@ -14,12 +14,16 @@ from typing import Any
 
 import pytest
 
-from conftest import VALID, write
 from nova_config import ENVIRONMENTS, NovaSettings
 from nova_config.cli import main
+from tests.support.data import VALID
+from tests.support.helpers import write
 
 SCRIPT = Path(sys.executable).parent / "nova-config"
 DEFAULT_REF = "nova_config.settings:NovaSettings"
+
+# `--settings` puts the working folder on sys.path; the fixture undoes it after each test.
+pytestmark = pytest.mark.usefixtures("keep_sys_path")
 
 SHOP_MODULE = '''"""A settings class as an application would define it."""
 
@@ -79,12 +83,6 @@ def set_valid(monkeypatch: pytest.MonkeyPatch, *skip: str) -> None:
     for name, value in VALID.items():
         if name not in skip:
             monkeypatch.setenv(name, value)
-
-
-@pytest.fixture(autouse=True)
-def keep_sys_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`--settings` puts the working folder on sys.path; undo it after each test."""
-    monkeypatch.setattr(sys, "path", list(sys.path))
 
 
 @pytest.fixture

@@ -29,8 +29,16 @@ from pydantic_settings import SettingsConfigDict
 
 from nova_config import ENVIRONMENTS, SecretSettings, SettingsError
 from nova_config.hidden import HiddenDict
-from test_leaks import debug_logs, dotenv_value, has_debug_record, log_surfaces, run_cli
-from test_safety_inputs import assert_no_run, chain_surfaces, locals_surfaces
+from tests.support.leaks import (
+    assert_no_run,
+    chain_surfaces,
+    debug_logs,
+    has_debug_record,
+    locals_surfaces,
+    log_surfaces,
+    run_cli,
+)
+from tests.support.scenarios import dotenv_value
 
 EXAMPLES = settings(
     max_examples=24,

@@ -23,40 +23,37 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from conftest import VALID, write
 from nova_config import ENVIRONMENTS, NovaSettings, SecretSettings, SettingsError, SourceConfigError
 from nova_config.sources import aws, vault_logins
-from server_moto import FAKE_KEY_ID, FAKE_SECRET_KEY, REGION, MotoServer
-from server_openbao import HOST, OpenBao, free_port
-from test_leaks import (
+from tests.support.data import VALID
+from tests.support.helpers import write
+from tests.support.leaks import (
     PREFIX,
-    QUOTES,
-    TAILS,
-    Plant,
-    Scenario,
     assert_clean,
+    assert_no_run,
+    chain_surfaces,
     debug_logs,
-    dotenv_value,
     error_surfaces,
     has_debug_record,
     load,
+    locals_surfaces,
     log_surfaces,
     outcome_surfaces,
     run_cli,
-    scenarios,
 )
-from test_safety_inputs import (
+from tests.support.loopback import HOST, free_port
+from tests.support.moto import FAKE_KEY_ID, FAKE_SECRET_KEY, REGION, MotoServer
+from tests.support.openbao import OpenBao
+from tests.support.safety import (
     LIMIT,
     QUOTING,
     QuotingAfter,
     QuotingBefore,
     QuotingWrapped,
-    assert_no_run,
-    chain_surfaces,
-    locals_surfaces,
     release_fifos,
     within,
 )
+from tests.support.scenarios import QUOTES, TAILS, Plant, Scenario, dotenv_value, scenarios
 
 EXAMPLES = settings(
     max_examples=20,

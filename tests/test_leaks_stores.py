@@ -14,12 +14,11 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from conftest import VALID, write
 from nova_config import NovaSettings
 from nova_config.sources import aws, vault_logins
-from server_moto import FAKE_KEY_ID, FAKE_SECRET_KEY, REGION, MotoServer
-from server_openbao import HOST, KubernetesReviewer, OpenBao, free_port
-from test_leaks import (
+from tests.support.data import VALID
+from tests.support.helpers import write
+from tests.support.leaks import (
     PREFIX,
     assert_clean,
     debug_logs,
@@ -29,6 +28,10 @@ from test_leaks import (
     outcome_surfaces,
     run_cli,
 )
+from tests.support.loopback import HOST, free_port
+from tests.support.moto import FAKE_KEY_ID, FAKE_SECRET_KEY, REGION, MotoServer
+from tests.support.openbao import OpenBao
+from tests.support.tokenreview import KubernetesReviewer
 
 # Any text, then 12 hex digits hashed from a drawn UUID: a tail that spells a word of the output
 # ("Resolution"), or equals an id moto draws from its own seeded random (a version id), would

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import VALID, MemorySource, write
 from nova_config import FailurePolicy, NovaSettings, SettingsError, SourceConfigError
 from nova_config.cli import main
+from tests.support.data import VALID
+from tests.support.helpers import MemorySource, write
 
 
 @pytest.mark.parametrize(

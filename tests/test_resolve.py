@@ -8,11 +8,12 @@ import sys
 
 import pytest
 
-from conftest import STORE_PREFIXES, VALID, MemorySource
 from nova_config import NovaSettings, SettingsError
 from nova_config.merge import build_values
 from nova_config.resolve import CURRENT, Load
 from nova_config.sources.base import LoadContext
+from tests.support.data import STORE_PREFIXES, VALID
+from tests.support.helpers import MemorySource
 
 
 def test_registered_source_takes_its_place_with_versioned_provenance(

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from misbehaving import TricklePart, TrickleServer, run_child, run_without_dns
 from nova_config import NovaSettings, SettingsError
 from nova_config.cli import main
 from nova_config.sources import aws
-from server_moto import FAKE_KEY_ID, FAKE_SECRET_KEY, REGION
+from tests.support.child import run_child, run_without_dns
+from tests.support.moto import FAKE_KEY_ID, FAKE_SECRET_KEY, REGION
+from tests.support.trickle import TricklePart, TrickleServer
 
 SCRIPT = Path(sys.executable).parent / "nova-config"
 DEADLINE = 2.0

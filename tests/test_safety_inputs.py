@@ -8,20 +8,14 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 import subprocess
 import sys
-import threading
-import traceback
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
-from pydantic import Secret, SecretStr, field_validator
 
-from conftest import point_at, write
 from nova_config import (
     NovaSettings,
     SecretSettings,
@@ -31,132 +25,44 @@ from nova_config import (
 from nova_config.cli import main
 from nova_config.sources.base import LoadContext
 from nova_config.sources.vault import VaultSource
-from server_moto import FAKE_KEY_ID, REGION, MotoServer
-from server_openbao import HOST, OpenBao, free_port
-from test_leaks import (
+from tests.support.helpers import point_at, write
+from tests.support.leaks import (
     CANARY,
     CANARY_WEBHOOK,
     assert_no_canary,
+    assert_no_run,
+    chain_surfaces,
     error_surfaces,
-    keep_sys_path,  # noqa: F401 - an autouse fixture: `check` puts the working folder on sys.path
     load,
+    locals_surfaces,
     plant_everywhere,
     run_cli,
 )
+from tests.support.loopback import HOST, free_port
+from tests.support.moto import FAKE_KEY_ID, REGION, MotoServer
+from tests.support.openbao import OpenBao
+from tests.support.safety import (
+    LIMIT,
+    QUOTING,
+    QuotingAfter,
+    QuotingBefore,
+    QuotingWrapped,
+    release_fifos,
+    within,
+)
 
-T = TypeVar("T")
+pytestmark = pytest.mark.usefixtures("keep_sys_path")
 
-# Generous: every load below ends in milliseconds; a load that blocks never ends at all.
-LIMIT = 10.0
 CHILD_LIMIT = 30.0  # a child process imports pydantic first
 MiB = 1024 * 1024
 
 
-# --- helpers: bounded calls, exception chains, frame locals -------------------------------------
-
-
-def within(
-    seconds: float, call: Callable[[], T], *, unblock: Callable[[], None] = lambda: None
-) -> T:
-    """Run `call` on a thread and return its result; fail the test if it is still running after
-    `seconds`, instead of hanging the suite (`unblock` then frees the thread if it can)."""
-    outcome: list[T] = []
-    raised: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            outcome.append(call())
-        except BaseException as exc:  # re-raised on the test's own thread
-            raised.append(exc)
-
-    thread = threading.Thread(target=run, name="bounded-load", daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if thread.is_alive():
-        unblock()
-        thread.join(2.0)
-        pytest.fail(f"the call did not return within {seconds:g} s: something blocked it")
-    if raised:
-        raise raised[0]
-    return outcome[0]
-
-
-def release_fifos(folder: Path) -> Callable[[], None]:
-    """A function that opens, for writing, every FIFO under `folder`: a reader blocked in
-    open() then wakes up and reads the end of the file."""
-
-    def release() -> None:
-        for path in folder.rglob("*"):
-            if stat.S_ISFIFO(path.lstat().st_mode):
-                try:
-                    fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
-                except OSError:
-                    continue  # no reader is waiting on this one
-                os.close(fd)
-
-    return release
-
-
-def chain_of(exc: BaseException) -> list[BaseException]:
-    """The exception and every `__cause__` and `__context__` behind it, suppressed ones too."""
-    seen: list[BaseException] = []
-    todo = [exc]
-    while todo:
-        error = todo.pop()
-        if any(error is known for known in seen):
-            continue
-        seen.append(error)
-        todo.extend(e for e in (error.__cause__, error.__context__) if e is not None)
-    return seen
-
-
-def chain_surfaces(exc: BaseException) -> dict[str, str]:
-    """What each exception of the chain carries: message, repr, args, and a decode error's bytes."""
-    surfaces: dict[str, str] = {}
-    for index, error in enumerate(chain_of(exc)):
-        label = f"chain[{index}] {type(error).__name__}"
-        surfaces[f"{label} str"] = str(error) or "(empty)"
-        surfaces[f"{label} repr"] = repr(error)
-        surfaces[f"{label} args"] = repr(error.args)
-        if isinstance(error, UnicodeError):
-            surfaces[f"{label} object"] = repr(getattr(error, "object", None))
-    return surfaces
-
-
-def locals_surfaces(exc: BaseException) -> dict[str, str]:
-    """What an error tracker records: `capture_locals` tracebacks, and the repr of every local
-    of every frame of the exception and of each exception chained to it."""
-    surfaces = {
-        "traceback with capture_locals": "".join(
-            traceback.TracebackException.from_exception(exc, capture_locals=True).format()
-        )
-    }
-    for index, error in enumerate(chain_of(exc)):
-        tb = error.__traceback__
-        depth = 0
-        while tb is not None:
-            frame = tb.tb_frame
-            where = f"chain[{index}] frame {depth} {frame.f_code.co_qualname}"
-            for name, value in frame.f_locals.items():
-                surfaces[f"{where} local {name}"] = repr(value)
-            tb = tb.tb_next
-            depth += 1
-    return surfaces
+# --- helpers: the surfaces of a failed load, planted secrets, unused addresses -------------------
 
 
 def everything_about(exc: SettingsError) -> dict[str, str]:
     """Every surface of a failed load: the error's own, its chain's, and its frames' locals."""
     return error_surfaces(exc) | chain_surfaces(exc) | locals_surfaces(exc)
-
-
-def assert_no_run(secret: str, surfaces: Mapping[str, str], size: int = 6) -> None:
-    """No run of `size` characters of the secret shows anywhere, in any letter case."""
-    pieces = {secret[i : i + size].lower() for i in range(len(secret) - size + 1)}
-    assert pieces
-    for place, text in surfaces.items():
-        lowered = text.lower()
-        for piece in pieces:
-            assert piece not in lowered, f"{piece!r} of the secret shows in {place}: {text!r}"
 
 
 def plant_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -634,7 +540,6 @@ def test_half_built_vault_source_has_a_working_repr() -> None:
 
 SECRET = "Zq7RkW2mTx9BvLp4HnCy"  # mixed case, and no run of 6 that a message would contain
 
-QUOTING: dict[str, Callable[[str], str]] = {"form": str}
 FORMS: dict[str, Callable[[str], str]] = {
     "as-is": lambda v: v,
     "stripped": str.strip,
@@ -644,44 +549,6 @@ FORMS: dict[str, Callable[[str], str]] = {
     "middle-run": lambda v: v.strip()[5:12],
     "repr": repr,
 }
-
-
-def revoked(text: str) -> ValueError:
-    """The careless error of a subclass's validator: it quotes the value, in the test's form."""
-    return ValueError(f"token {QUOTING['form'](text)} is revoked")
-
-
-class QuotingAfter(SecretSettings):
-    """A validator (mode "after") of a SecretStr that quotes the secret."""
-
-    api_token: SecretStr
-
-    @field_validator("api_token", mode="after")
-    @classmethod
-    def _reject(cls, value: SecretStr) -> SecretStr:
-        raise revoked(value.get_secret_value())
-
-
-class QuotingBefore(SecretSettings):
-    """A validator (mode "before") that quotes the raw value, surrounding whitespace and all."""
-
-    api_token: SecretStr
-
-    @field_validator("api_token", mode="before")
-    @classmethod
-    def _reject(cls, value: object) -> object:
-        raise revoked(str(value))
-
-
-class QuotingWrapped(SecretSettings):
-    """A `pydantic.Secret[str]` field (no secret() marker) whose validator quotes the secret."""
-
-    api_token: Secret[str]
-
-    @field_validator("api_token", mode="after")
-    @classmethod
-    def _reject(cls, value: Secret[str]) -> Secret[str]:
-        raise revoked(value.get_secret_value())
 
 
 QUOTING_CLASSES: dict[str, type[SecretSettings]] = {

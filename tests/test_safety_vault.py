@@ -18,19 +18,17 @@ from typing import NoReturn
 
 import pytest
 
-from conftest import log_in_with_approle, write
-from misbehaving import (
-    CaptureServer,
-    RedirectProxy,
-    TricklePart,
-    TrickleServer,
-    run_child,
-    run_without_dns,
-)
 from nova_config import NovaSettings, SettingsError
 from nova_config.sources import vault_logins
-from server_openbao import APPROLE_MOUNT, KubernetesReviewer, OpenBao, TlsOpenBao
-from test_source_vault import CANARY_KEY, SECRETS
+from tests.support.capture import CaptureServer
+from tests.support.child import run_child, run_without_dns
+from tests.support.data import VAULT_CANARY_KEY, VAULT_SECRETS
+from tests.support.helpers import log_in_with_approle, write
+from tests.support.openbao import APPROLE_MOUNT, OpenBao
+from tests.support.openbao_tls import TlsOpenBao
+from tests.support.redirect import RedirectProxy
+from tests.support.tokenreview import KubernetesReviewer
+from tests.support.trickle import TricklePart, TrickleServer
 
 pytestmark = pytest.mark.usefixtures("fresh_logins")
 
@@ -92,7 +90,7 @@ Arrange = Callable[[Scene], tuple[str, tuple[str, ...]]]
 
 def approle_login(scene: Scene) -> tuple[str, tuple[str, ...]]:
     """The AppRole login, whose body carries role_id and secret_id."""
-    scene.openbao.write_kv2(scene.base, SECRETS)
+    scene.openbao.write_kv2(scene.base, VAULT_SECRETS)
     role_id, secret_id = log_in_with_approle(scene.openbao, scene.base, scene.monkeypatch)
     return f"/v1/auth/{APPROLE_MOUNT}/login", (role_id, secret_id)
 
@@ -111,7 +109,7 @@ def kubernetes_login(scene: Scene) -> tuple[str, tuple[str, ...]]:
 
 def lookup_self(scene: Scene) -> tuple[str, tuple[str, ...]]:
     """The token lookup that follows a denied read, carrying X-Vault-Token."""
-    scene.openbao.write_kv2(scene.base, SECRETS)
+    scene.openbao.write_kv2(scene.base, VAULT_SECRETS)
     token = scene.openbao.token(["nova-no-such-policy"])  # every read is denied
     scene.monkeypatch.setenv("VAULT_TOKEN", token)
     return "/v1/auth/token/lookup-self", (token,)
@@ -119,7 +117,7 @@ def lookup_self(scene: Scene) -> tuple[str, tuple[str, ...]]:
 
 def kv_read(scene: Scene) -> tuple[str, tuple[str, ...]]:
     """The KV v2 read, carrying X-Vault-Token."""
-    scene.openbao.write_kv2(scene.base, SECRETS)
+    scene.openbao.write_kv2(scene.base, VAULT_SECRETS)
     return f"/v1/secret/data/{scene.base}", (scene.openbao.root_token,)
 
 
@@ -200,7 +198,7 @@ def test_a_redirect_of_the_token_renewal_to_another_host_is_refused_and_sends_it
     scene: Scene, openbao: OpenBao, proxy: RedirectProxy, capture: CaptureServer
 ) -> None:
     """renew-self redirected to another host: refused, and the token never reaches that host."""
-    openbao.write_kv2(scene.base, SECRETS)
+    openbao.write_kv2(scene.base, VAULT_SECRETS)
     role_id, secret_id = openbao.approle([f"secret/data/{scene.base}"], token_ttl="2s")
     scene.monkeypatch.delenv("VAULT_TOKEN")
     scene.monkeypatch.setenv("VAULT_ROLE_ID", role_id)
@@ -222,7 +220,7 @@ def test_one_redirect_to_the_same_address_is_followed(
     prefix, _ = arrange(scene)
     proxy.redirect(prefix, times=1)
     settings = NovaSettings(environment="production")
-    assert settings.alpaca_api_key.get_secret_value() == CANARY_KEY
+    assert settings.alpaca_api_key.get_secret_value() == VAULT_CANARY_KEY
     assert proxy.redirects_sent == 1
     assert proxy.requests_for(prefix) == 2  # the redirected request, then the one followed
 
@@ -264,7 +262,7 @@ def approle_over_https(
     monkeypatch: pytest.MonkeyPatch,
 ) -> tuple[str, str]:
     """The process logs in with AppRole through the https proxy, trusting its CA; the ids."""
-    openbao.write_kv2(base, SECRETS)
+    openbao.write_kv2(base, VAULT_SECRETS)
     monkeypatch.setenv("VAULT_ADDR", tls_proxy.addr)
     monkeypatch.setenv("VAULT_TOKEN", openbao.root_token)
     monkeypatch.setenv("VAULT_CACERT", str(tls_openbao.ca_path))
@@ -377,7 +375,7 @@ def test_forked_children_and_their_parent_never_see_each_others_environment(
     (its pooled connection busy), and from the main thread between loads.
     """
     for environment, key in KEYS.items():
-        at_vault.write_kv2(f"{base}/{environment}", {**SECRETS, "alpaca_api_key": key})
+        at_vault.write_kv2(f"{base}/{environment}", {**VAULT_SECRETS, "alpaca_api_key": key})
     monkeypatch.setenv("NOVA_VAULT_DEADLINE", "5")
     parent: list[str] = []
     children: list[list[str]] = []
@@ -448,7 +446,7 @@ def test_sixteen_first_loads_at_once_log_in_once_with_a_single_use_secret_id(
     at_vault: OpenBao, base: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """16 threads loading at once in production share one login: all succeed, one login made."""
-    at_vault.write_kv2(base, SECRETS)
+    at_vault.write_kv2(base, VAULT_SECRETS)
     single_use_approle(at_vault, base, monkeypatch)
     barrier = threading.Barrier(THREADS)
 
@@ -464,7 +462,7 @@ def test_sixteen_first_loads_at_once_log_in_once_with_a_single_use_secret_id(
     with ThreadPoolExecutor(THREADS) as pool:
         futures = [pool.submit(first_load) for _ in range(THREADS)]
         outcomes = [future.result(timeout=30) for future in futures]
-    assert outcomes == [CANARY_KEY] * THREADS
+    assert outcomes == [VAULT_CANARY_KEY] * THREADS
     assert len(at_vault.requests_since(mark, f"auth/{APPROLE_MOUNT}/login")) == 1
 
 

@@ -9,7 +9,8 @@ import hvac
 import pytest
 from hvac import exceptions
 
-from server_openbao import KubernetesReviewer, OpenBao, SealedOpenBao, _http_json
+from tests.support.openbao import OpenBao, SealedOpenBao, http_json
+from tests.support.tokenreview import KubernetesReviewer
 
 
 def unique(prefix: str) -> str:
@@ -94,11 +95,11 @@ def test_sealed_server_reports_sealed_and_refuses_reads(sealed_openbao: SealedOp
     assert client.sys.is_sealed() is True  # type: ignore[no-untyped-call]
     with pytest.raises(exceptions.VaultDown):
         client.secrets.kv.v2.read_secret_version("nova-aetus/x", raise_on_deleted_version=True)
-    status, body = _http_json(
+    status, body = http_json(
         sealed_openbao.port, "GET", "/v1/secret/data/nova-aetus/x", sealed_openbao.root_token
     )
     assert (status, body) == (503, {"errors": ["Vault is sealed"]})
-    assert _http_json(sealed_openbao.port, "GET", "/v1/sys/health")[0] == 503
+    assert http_json(sealed_openbao.port, "GET", "/v1/sys/health")[0] == 503
 
 
 def test_kubernetes_login_reads_secrets_and_a_rejected_account_is_refused(

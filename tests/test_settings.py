@@ -13,7 +13,6 @@ from pydantic import BaseModel, SecretStr, ValidationError
 from pydantic_settings import SettingsConfigDict
 from pydantic_settings import SettingsError as UpstreamSettingsError
 
-from conftest import VALID, WEBHOOK, valid_kwargs, write
 from nova_config import (
     EnvironmentNameError,
     NovaSettings,
@@ -25,6 +24,8 @@ from nova_config import (
     secret,
 )
 from nova_config.hidden import HiddenDict
+from tests.support.data import VALID, WEBHOOK, valid_kwargs
+from tests.support.helpers import write
 
 
 def test_required_secrets_are_secretstr(valid_env: dict[str, str]) -> None:

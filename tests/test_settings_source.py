@@ -13,7 +13,6 @@ from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 import nova_config
-from conftest import write
 from nova_config import (
     AwsSecretsSettingsSource,
     DotenvSettingsSource,
@@ -22,8 +21,10 @@ from nova_config import (
     SourceConfigError,
     VaultSettingsSource,
 )
-from server_moto import FAKE_KEY_ID, FAKE_SECRET_KEY, REGION, MotoServer
-from server_openbao import HOST, OpenBao, free_port
+from tests.support.helpers import write
+from tests.support.loopback import HOST, free_port
+from tests.support.moto import FAKE_KEY_ID, FAKE_SECRET_KEY, REGION, MotoServer
+from tests.support.openbao import OpenBao
 
 pytestmark = pytest.mark.usefixtures("fresh_logins")
 

@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from conftest import VALID, WEBHOOK, write
 from nova_config import NovaSettings, SettingsError
 from nova_config.errors import (
     MissingExtraError,
@@ -29,13 +28,9 @@ from nova_config.errors import (
 from nova_config.sources import aws
 from nova_config.sources.aws import AwsSource
 from nova_config.sources.base import LoadContext, SourceResult
-from server_moto import (
-    FAKE_KEY_ID,
-    FAKE_SECRET_KEY,
-    REGION,
-    Forwarder,
-    MotoServer,
-)
+from tests.support.data import VALID, WEBHOOK
+from tests.support.helpers import write
+from tests.support.moto import FAKE_KEY_ID, FAKE_SECRET_KEY, REGION, Forwarder, MotoServer
 
 CANARY = "CANARY5d1f0e7a9c3b2a"  # alphanumeric, so no escaping can hide it from a search
 INJECTED = "injected-aws-message"  # the Message of the forwarder's fault answers

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import VALID, WEBHOOK, write
 from nova_config import NovaSettings, SettingsError
+from tests.support.data import VALID, WEBHOOK
+from tests.support.helpers import write
 
 BASIC = f"DISCORD_WEBHOOK_URL={WEBHOOK}\nTIMESCALE_PASSWORD=pw-dotenv\nALPACA_API_KEY=AKDOTENV\n"
 

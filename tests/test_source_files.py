@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import VALID, WEBHOOK, write
 from nova_config import NovaSettings, SettingsError
+from tests.support.data import VALID, WEBHOOK
+from tests.support.helpers import write
 
 
 def fill(folder: Path, **names: str) -> None:

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from conftest import VALID, WEBHOOK, log_in_with_approle, valid_kwargs, write
 from nova_config import (
     MissingExtraError,
     NovaSettings,
@@ -24,25 +23,20 @@ from nova_config.sources.base import LoadContext
 from nova_config.sources.vault import VaultSource
 from nova_config.sources.vault_client import is_plaintext_remote
 from nova_config.sources.vault_config import find_credentials
-from server_openbao import (
-    HOST,
-    KubernetesReviewer,
-    OpenBao,
-    SealedOpenBao,
-    free_port,
+from tests.support.data import (
+    VALID,
+    VAULT_CANARIES,
+    VAULT_CANARY_KEY,
+    VAULT_CANARY_PASSWORD,
+    VAULT_CANARY_WEBHOOK,
+    VAULT_SECRETS,
+    WEBHOOK,
+    valid_kwargs,
 )
-
-# Values no message, log line or repr may ever contain.
-CANARY_WEBHOOK = "https://discord.com/api/webhooks/987654321098765432/CanaryWebhookToken-x1"
-CANARY_PASSWORD = "canary-tsdb-pass-7a91c3"
-CANARY_KEY = "AKCANARY00VAULT1234"
-CANARIES = (CANARY_WEBHOOK, CANARY_PASSWORD, CANARY_KEY)
-SECRETS = {
-    "discord_webhook_url": CANARY_WEBHOOK,
-    "timescale_password": CANARY_PASSWORD,
-    "alpaca_api_key": CANARY_KEY,
-}
-
+from tests.support.helpers import log_in_with_approle, write
+from tests.support.loopback import HOST, free_port
+from tests.support.openbao import OpenBao, SealedOpenBao
+from tests.support.tokenreview import KubernetesReviewer
 
 pytestmark = pytest.mark.usefixtures("fresh_logins")
 
@@ -50,7 +44,7 @@ pytestmark = pytest.mark.usefixtures("fresh_logins")
 def assert_clean(*texts: str) -> None:
     """None of the canaries (nor the server's root token) appears in any text."""
     for text in texts:
-        for canary in CANARIES:
+        for canary in VAULT_CANARIES:
             assert canary not in text
 
 
@@ -63,10 +57,10 @@ def logs(caplog: pytest.LogCaptureFixture) -> str:
 
 def test_loads_every_secret_from_one_path_with_its_version(at_vault: OpenBao, base: str) -> None:
     """Keys named as in the seed load, and provenance names mount, path, key and KV version."""
-    version = at_vault.write_kv2(f"{base}/development", SECRETS)
+    version = at_vault.write_kv2(f"{base}/development", VAULT_SECRETS)
     settings = NovaSettings()
-    assert settings.discord_webhook_url.get_secret_value() == CANARY_WEBHOOK
-    assert settings.timescale_password.get_secret_value() == CANARY_PASSWORD
+    assert settings.discord_webhook_url.get_secret_value() == VAULT_CANARY_WEBHOOK
+    assert settings.timescale_password.get_secret_value() == VAULT_CANARY_PASSWORD
     origin = settings.source_of("alpaca_api_key")
     assert origin.source == "vault"
     assert origin.location == f"secret/{base}/development#alpaca_api_key"
@@ -79,9 +73,9 @@ def test_upper_case_names_and_file_aliases_are_accepted(at_vault: OpenBao, base:
     at_vault.write_kv2(
         f"{base}/development",
         {
-            "DISCORD_WEBHOOK_URL": CANARY_WEBHOOK,
-            "db_password": CANARY_PASSWORD,
-            "alpaca_api_key": CANARY_KEY,
+            "DISCORD_WEBHOOK_URL": VAULT_CANARY_WEBHOOK,
+            "db_password": VAULT_CANARY_PASSWORD,
+            "alpaca_api_key": VAULT_CANARY_KEY,
             "timescale_port": 6543,
         },
     )
@@ -93,10 +87,10 @@ def test_upper_case_names_and_file_aliases_are_accepted(at_vault: OpenBao, base:
 
 def test_path_list_priority_per_environment_over_shared(at_vault: OpenBao, base: str) -> None:
     """The per-environment path wins; the shared path fills what it lacks."""
-    at_vault.write_kv2(base, {**SECRETS, "alpaca_api_key": "AKSHARED0000000"})
-    at_vault.write_kv2(f"{base}/development", {"alpaca_api_key": CANARY_KEY})
+    at_vault.write_kv2(base, {**VAULT_SECRETS, "alpaca_api_key": "AKSHARED0000000"})
+    at_vault.write_kv2(f"{base}/development", {"alpaca_api_key": VAULT_CANARY_KEY})
     settings = NovaSettings()
-    assert settings.alpaca_api_key.get_secret_value() == CANARY_KEY
+    assert settings.alpaca_api_key.get_secret_value() == VAULT_CANARY_KEY
     assert settings.source_of("alpaca_api_key").location == (
         f"secret/{base}/development#alpaca_api_key"
     )
@@ -107,8 +101,8 @@ def test_environment_placeholder_selects_the_path(
     at_vault: OpenBao, base: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """{environment} in NOVA_VAULT_PATH becomes the environment of the load."""
-    at_vault.write_kv2(f"{base}/development", SECRETS)
-    at_vault.write_kv2(f"{base}/staging", {**SECRETS, "alpaca_api_key": "AKSTAGING000000"})
+    at_vault.write_kv2(f"{base}/development", VAULT_SECRETS)
+    at_vault.write_kv2(f"{base}/staging", {**VAULT_SECRETS, "alpaca_api_key": "AKSTAGING000000"})
     monkeypatch.setenv("NOVA_ENV", "staging")
     settings = NovaSettings()
     assert settings.alpaca_api_key.get_secret_value() == "AKSTAGING000000"
@@ -119,7 +113,7 @@ def test_environment_values_still_win_over_vault(
     at_vault: OpenBao, base: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Vault sits after environment variables and secret files in the order."""
-    at_vault.write_kv2(f"{base}/development", SECRETS)
+    at_vault.write_kv2(f"{base}/development", VAULT_SECRETS)
     monkeypatch.setenv("ALPACA_API_KEY", VALID["ALPACA_API_KEY"])
     settings = NovaSettings()
     assert settings.source_of("alpaca_api_key").source == "env"
@@ -129,7 +123,7 @@ def test_environment_values_still_win_over_vault(
 
 def test_kv_version_1_mount(at_vault: OpenBao, base: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """NOVA_VAULT_KV_VERSION=1 reads a KV v1 mount; a v1 value carries no version."""
-    at_vault.write_kv1(base, SECRETS)
+    at_vault.write_kv1(base, VAULT_SECRETS)
     monkeypatch.setenv("NOVA_VAULT_MOUNT", "kv1")
     monkeypatch.setenv("NOVA_VAULT_KV_VERSION", "1")
     settings = NovaSettings()
@@ -140,7 +134,7 @@ def test_a_value_that_is_not_text_is_a_problem_without_the_value(
     at_vault: OpenBao, base: str
 ) -> None:
     """A key holding an object is named, and nothing of it is shown."""
-    at_vault.write_kv2(base, {**SECRETS, "alpaca_api_key": {"nested": CANARY_KEY}})
+    at_vault.write_kv2(base, {**VAULT_SECRETS, "alpaca_api_key": {"nested": VAULT_CANARY_KEY}})
     with pytest.raises(SettingsError) as excinfo:
         NovaSettings()
     problem = excinfo.value.problems[0]
@@ -156,7 +150,7 @@ def test_token_file_is_used_when_no_token_variable(
     at_vault: OpenBao, base: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """~/.vault-token, as `bao login` leaves it, authenticates when VAULT_TOKEN is unset."""
-    at_vault.write_kv2(base, SECRETS)
+    at_vault.write_kv2(base, VAULT_SECRETS)
     monkeypatch.delenv("VAULT_TOKEN")
     with pytest.raises(SettingsError, match="no credentials found"):
         NovaSettings(environment="staging")
@@ -171,7 +165,7 @@ def test_token_variable_wins_over_the_token_file(
     at_vault: OpenBao, base: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """VAULT_TOKEN comes first: a stale token file is not even read."""
-    at_vault.write_kv2(base, SECRETS)
+    at_vault.write_kv2(base, VAULT_SECRETS)
     write(Path.home() / ".vault-token", "s.stale-token-from-an-old-login")
     assert NovaSettings(environment="staging").source_of("alpaca_api_key").source == "vault"
 
@@ -180,7 +174,7 @@ def test_approle_login_is_made_once_and_reused(
     at_vault: OpenBao, base: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """AppRole logs in on the first load only; later loads reuse the token."""
-    at_vault.write_kv2(base, SECRETS)
+    at_vault.write_kv2(base, VAULT_SECRETS)
     log_in_with_approle(at_vault, base, monkeypatch)
     mark = at_vault.audit_mark()
     for _ in range(3):
@@ -212,7 +206,7 @@ def test_expiring_login_is_renewed_and_revoked_login_is_redone(
     at_vault: OpenBao, base: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A cached token near its expiry is renewed; one revoked behind our back is replaced."""
-    at_vault.write_kv2(base, SECRETS)
+    at_vault.write_kv2(base, VAULT_SECRETS)
     log_in_with_approle(at_vault, base, monkeypatch)
     NovaSettings()
     ((key, login),) = vault_logins._logins.items()
@@ -235,7 +229,7 @@ def test_kubernetes_login_with_the_service_account_token(
 ) -> None:
     """VAULT_K8S_ROLE logs in with the JWT at VAULT_K8S_TOKEN_PATH, reviewed by the cluster."""
     path = f"nova-aetus/{uuid.uuid4().hex[:8]}"  # the Kubernetes role may read nova-aetus/*
-    at_vault.write_kv2(path, SECRETS)
+    at_vault.write_kv2(path, VAULT_SECRETS)
     monkeypatch.delenv("VAULT_TOKEN")
     monkeypatch.setenv("NOVA_VAULT_PATH", path)
     monkeypatch.setenv("VAULT_K8S_ROLE", kubernetes_reviewer.role)
@@ -262,8 +256,10 @@ def test_kubernetes_login_with_the_service_account_token(
 
 def test_one_read_per_path_never_one_per_field(at_vault: OpenBao, base: str) -> None:
     """Two paths and three secrets cost two reads (counted by the audit device)."""
-    at_vault.write_kv2(base, {"timescale_password": CANARY_PASSWORD})
-    at_vault.write_kv2(f"{base}/development", {k: SECRETS[k] for k in SECRETS if "pass" not in k})
+    at_vault.write_kv2(base, {"timescale_password": VAULT_CANARY_PASSWORD})
+    at_vault.write_kv2(
+        f"{base}/development", {k: VAULT_SECRETS[k] for k in VAULT_SECRETS if "pass" not in k}
+    )
     mark = at_vault.audit_mark()
     NovaSettings()
     reads = at_vault.requests_since(mark, f"secret/data/{base}", "read")
@@ -278,7 +274,7 @@ def test_a_missing_path_is_not_an_error_by_itself(
     at_vault: OpenBao, base: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Only the shared path exists: the load succeeds; with neither, the message says so."""
-    at_vault.write_kv2(base, SECRETS)
+    at_vault.write_kv2(base, VAULT_SECRETS)
     assert NovaSettings().source_of("alpaca_api_key").location == f"secret/{base}#alpaca_api_key"
     monkeypatch.setenv("NOVA_VAULT_PATH", f"{base}-absent/{{environment}}")
     with pytest.raises(SettingsError) as excinfo:
@@ -395,7 +391,7 @@ def test_token_without_policy_for_the_path_is_told_apart(
     at_vault: OpenBao, base: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A valid token whose policies do not cover the path: the message names the path."""
-    at_vault.write_kv2(base, SECRETS)
+    at_vault.write_kv2(base, VAULT_SECRETS)
     monkeypatch.setenv("VAULT_TOKEN", at_vault.token(["no-such-policy"]))
     with pytest.raises(SettingsError) as excinfo:
         NovaSettings(environment="production")
@@ -415,9 +411,9 @@ def test_kv_version_mismatch_is_named(
     """Reading a KV v2 mount as v1, or a v1 mount as v2, says which it is."""
     mount, version, actual = case
     if actual == 2:
-        at_vault.write_kv2(base, SECRETS)
+        at_vault.write_kv2(base, VAULT_SECRETS)
     else:
-        at_vault.write_kv1(base, SECRETS)
+        at_vault.write_kv1(base, VAULT_SECRETS)
     monkeypatch.setenv("NOVA_VAULT_MOUNT", mount)
     monkeypatch.setenv("NOVA_VAULT_KV_VERSION", version)
     with pytest.raises(SettingsError) as excinfo:
@@ -500,7 +496,7 @@ def test_loopback_http_load_logs_no_plaintext_warning(
     at_vault: OpenBao, base: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The local dev server over http loads without the plaintext warning, at any log level."""
-    at_vault.write_kv2(base, SECRETS)
+    at_vault.write_kv2(base, VAULT_SECRETS)
     with caplog.at_level(logging.DEBUG):
         NovaSettings()
     assert "plain http" not in logs(caplog)
@@ -520,7 +516,7 @@ def test_concurrent_loads_share_one_login(
     at_vault: OpenBao, base: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Loads in several threads at once all succeed (reads of several paths run in threads)."""
-    at_vault.write_kv2(base, SECRETS)
+    at_vault.write_kv2(base, VAULT_SECRETS)
     results: list[Any] = []
 
     def load() -> None:
@@ -532,14 +528,14 @@ def test_concurrent_loads_share_one_login(
     for thread in threads:
         thread.join()
     assert results == ["vault"] * 4
-    assert WEBHOOK != CANARY_WEBHOOK  # the canary is not the suite's ordinary valid value
+    assert WEBHOOK != VAULT_CANARY_WEBHOOK  # the canary is not the suite's ordinary valid value
 
 
 def test_cached_clients_are_capped_oldest_first(
     at_vault: OpenBao, base: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Each credential keeps a client (a rotated JWT is a new one); only the newest 8 are kept."""
-    at_vault.write_kv2(base, SECRETS)
+    at_vault.write_kv2(base, VAULT_SECRETS)
     policy = at_vault.policy(f"read-{base}", [f"secret/data/{base}", f"secret/data/{base}/*"])
     tokens = [at_vault.token([policy]) for _ in range(vault_logins.MAX_LOGINS + 2)]
     for token in tokens:

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import log_in_with_approle, point_at
 from nova_config import NovaSettings, SettingsError
 from nova_config.sources import vault_client, vault_logins
-from server_openbao import FaultProxy, Namespace, OpenBao, TlsOpenBao
-from test_source_vault import CANARY_KEY, SECRETS
+from tests.support.data import VAULT_CANARY_KEY, VAULT_SECRETS
+from tests.support.fault_proxy import FaultProxy
+from tests.support.helpers import log_in_with_approle, point_at
+from tests.support.openbao import Namespace, OpenBao
+from tests.support.openbao_tls import TlsOpenBao
 
 pytestmark = pytest.mark.usefixtures("fresh_logins")
 
@@ -34,10 +36,10 @@ def test_https_vault_loads_with_its_ca_in_vault_cacert(
 ) -> None:
     """VAULT_CACERT naming the server's CA: the load over https reads the secret from Vault."""
     assert at_tls_vault.addr.startswith("https://")
-    version = at_tls_vault.write_kv2(base, SECRETS)
+    version = at_tls_vault.write_kv2(base, VAULT_SECRETS)
     monkeypatch.setenv("VAULT_CACERT", str(at_tls_vault.ca_path))
     settings = NovaSettings()
-    assert settings.alpaca_api_key.get_secret_value() == CANARY_KEY
+    assert settings.alpaca_api_key.get_secret_value() == VAULT_CANARY_KEY
     assert settings.source_of("alpaca_api_key") == (
         "vault",
         f"secret/{base}#alpaca_api_key",
@@ -53,7 +55,7 @@ def test_https_vault_without_its_ca_fails_the_handshake_once_naming_the_address(
     OpenSSL's SSL_CERT_FILE does not help (requests uses its own bundle); the bundle variable
     requests itself honours, REQUESTS_CA_BUNDLE, does, as with a plain hvac client.
     """
-    at_tls_vault.write_kv2(base, SECRETS)
+    at_tls_vault.write_kv2(base, VAULT_SECRETS)
     mark = at_tls_vault.audit_mark()
     expected = (
         f"vault at {at_tls_vault.addr}: unreachable ({TLS_FAILED}; 1 attempt) {PRODUCTION_FAILS}"
@@ -84,7 +86,7 @@ def test_vault_skip_verify_loads_without_a_ca_with_one_warning_of_ours(
     urllib3 would warn (InsecureRequestWarning, set to "always") on every request of every
     load; the suite turns warnings into errors, so a load that returns proves none escaped.
     """
-    at_tls_vault.write_kv2(base, SECRETS)
+    at_tls_vault.write_kv2(base, VAULT_SECRETS)
     monkeypatch.setenv("VAULT_SKIP_VERIFY", "1")
     monkeypatch.setattr(vault_client, "_warned_skip_verify", set())
     mark = at_tls_vault.audit_mark()
@@ -111,7 +113,7 @@ def test_vault_capath_folder_is_trusted_once_its_ca_has_the_subject_hash_name(
     openssl = shutil.which("openssl")
     if openssl is None:
         pytest.skip("the openssl command, which names the CA by its subject hash, is not on PATH")
-    at_tls_vault.write_kv2(base, SECRETS)
+    at_tls_vault.write_kv2(base, VAULT_SECRETS)
     folder = tmp_path / "ca-folder"
     folder.mkdir()
     shutil.copy(at_tls_vault.ca_path, folder / "vault-ca.pem")
@@ -136,7 +138,7 @@ def test_approle_login_over_https_trusts_vault_cacert(
     at_tls_vault: TlsOpenBao, base: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An AppRole login over https checks the server against VAULT_CACERT, as KV reads do."""
-    at_tls_vault.write_kv2(base, SECRETS)
+    at_tls_vault.write_kv2(base, VAULT_SECRETS)
     log_in_with_approle(at_tls_vault, base, monkeypatch)
     monkeypatch.setenv("VAULT_CACERT", str(at_tls_vault.ca_path))
     settings = NovaSettings(environment="production")
@@ -157,11 +159,11 @@ def test_vault_namespace_reads_the_secret_inside_that_namespace(
     at_vault: OpenBao, team_a: Namespace, base: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """VAULT_NAMESPACE=team-a reads secret/ of namespace team-a; without it the path is absent."""
-    version = team_a.write_kv2(base, SECRETS)
+    version = team_a.write_kv2(base, VAULT_SECRETS)
     monkeypatch.setenv("VAULT_NAMESPACE", team_a.name)
     mark = at_vault.audit_mark()
     settings = NovaSettings()
-    assert settings.alpaca_api_key.get_secret_value() == CANARY_KEY
+    assert settings.alpaca_api_key.get_secret_value() == VAULT_CANARY_KEY
     assert settings.source_of("alpaca_api_key") == (
         "vault",
         f"secret/{base}#alpaca_api_key",
@@ -196,7 +198,7 @@ def test_a_502_is_retried_and_the_next_answer_is_used(
     Fault injection at the HTTP layer: a healthy dev server does not answer 5xx on demand.
     The proxy saw the read twice; the server (its audit device) only the forwarded one.
     """
-    openbao.write_kv2(base, SECRETS)
+    openbao.write_kv2(base, VAULT_SECRETS)
     via_proxy.fail(502, {"errors": ["injected"]}, times=1)
     mark = openbao.audit_mark()
     settings = NovaSettings()
@@ -212,7 +214,7 @@ def test_a_persistent_500_fails_after_the_configured_attempts(
 
     Fault injection at the HTTP layer: a healthy dev server does not answer 5xx on demand.
     """
-    openbao.write_kv2(base, SECRETS)
+    openbao.write_kv2(base, VAULT_SECRETS)
     via_proxy.fail(500, {"errors": ["injected"]})
     path = f"/v1/secret/data/{base}"
     mark = openbao.audit_mark()

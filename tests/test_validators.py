@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import WEBHOOK, valid_kwargs
 from nova_config import NovaSettings, SettingsError
+from tests.support.data import WEBHOOK, valid_kwargs
 
 
 def load(**values: str) -> NovaSettings:

@@ -1,4 +1,4 @@
-"""A real moto server for the AWS tests, and a counting forwarder that can inject AWS faults."""
+"""A real moto server (AWS, in server mode), and a counting forwarder that can inject AWS faults."""
 
 from __future__ import annotations
 
@@ -6,20 +6,19 @@ import contextlib
 import http.client
 import http.server
 import json
-import logging
 import threading
 import urllib.request
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import boto3
-import pytest
 from moto.server import ThreadedMotoServer
+
+from tests.support.loopback import HOST, serve, stop_serving
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
-HOST = "127.0.0.1"
 REGION = "us-east-1"
 # moto accepts any key pair until IAM is enforced; these are the suite's fake credentials.
 FAKE_KEY_ID = "AKIAMOTOTESTKEY00001"
@@ -111,10 +110,7 @@ class Forwarder:
         self._server = _ForwardServer((HOST, 0), _ForwardHandler)
         self._server.forwarder = self
         self.url = f"http://{HOST}:{self._server.server_address[1]}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
+        self._thread = serve(self._server, "moto-forwarder")
 
     def fail_with(self, code: str, status: int = 400) -> None:
         """Answer every GetSecretValue with AWS's JSON error `code`, as the real service does."""
@@ -142,9 +138,7 @@ class Forwarder:
     def stop(self) -> None:
         """Let held requests go, stop serving and close the listening socket."""
         self.release()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
+        stop_serving(self._server, self._thread)
 
 
 class _ForwardServer(http.server.ThreadingHTTPServer):
@@ -214,30 +208,3 @@ class _ForwardHandler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silent: the suite's output is for test results."""
-
-
-# Named apart from their functions, so that a test module importing them can take
-# `moto_server` as a parameter without redefining the imported name (ruff F811).
-@pytest.fixture(scope="session", name="moto_server")
-def fixture_moto_server() -> Iterator[MotoServer]:
-    """One moto server for the whole session (tests use unique secret names), stopped at the end."""
-    werkzeug = logging.getLogger("werkzeug")
-    level = werkzeug.level
-    # moto's server logs each request line through werkzeug; the tests read their own logs.
-    werkzeug.setLevel(logging.WARNING)
-    server = MotoServer()
-    try:
-        yield server
-    finally:
-        server.stop()
-        werkzeug.setLevel(level)
-
-
-@pytest.fixture(name="moto_forwarder")
-def fixture_moto_forwarder(moto_server: MotoServer) -> Iterator[Forwarder]:
-    """A fresh counting forwarder in front of the session's moto server, for one test."""
-    forwarder = Forwarder(moto_server)
-    try:
-        yield forwarder
-    finally:
-        forwarder.stop()
