@@ -21,10 +21,9 @@ import socket
 import stat
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from nova_config.auditchain import chain_hash, dump
+from nova_config.auditchain import chain_hash, chained, encode
 from nova_config.errors import AuditLogError, SettingsError, SourceConfigError
 from nova_config.policy import FALLBACK_ENVIRONMENTS
 
@@ -44,9 +43,12 @@ MAX_LINE = 1024 * 1024
 STRICT = "staging and production"
 
 
+_HOST = socket.gethostname()
+
+
 def _now() -> str:
-    moment = datetime.now(UTC)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
+    now = time.time()
+    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(now))}.{int(now * 1000) % 1000:03d}Z"
 
 
 def _text_of(value: Any) -> str | None:
@@ -72,25 +74,15 @@ def _outcome(load: Load, name: str, variable: str, kinds: Mapping[str, str]) -> 
     return "default" if provenance.source == "default" else "resolved"
 
 
-def events_of(load: Load, error: SettingsError | None, model: Any) -> list[dict[str, Any]]:
-    """The events of one load, in order: each secret field, each failed store, then the end."""
-    base: dict[str, Any] = {
-        "time": _now(),
-        "event": "",
-        "settings": load.settings_name,
-        "environment": load.environment,
-        "host": socket.gethostname(),
-        "pid": os.getpid(),
-        "load_id": secrets.token_hex(8),
-    }
+def _secret_reads(load: Load, error: SettingsError | None, model: Any) -> list[dict[str, Any]]:
     kinds = {p.variable: p.kind for p in error.problems if p.variable} if error else {}
     key = load.environ.get(HMAC_VARIABLE)
-    events: list[dict[str, Any]] = []
+    reads: list[dict[str, Any]] = []
     for plan in load.plans:
         if not plan.secret:
             continue
         found = load.provenance.get(plan.name)
-        event = base | {
+        read = {
             "event": "secret_read",
             "field": plan.name,
             "variable": plan.variable,
@@ -100,14 +92,32 @@ def events_of(load: Load, error: SettingsError | None, model: Any) -> list[dict[
             "outcome": _outcome(load, plan.name, plan.variable, kinds),
         }
         text = _text_of(getattr(model, plan.name, None)) if key and model is not None else None
-        if key and text is not None and event["outcome"] == "resolved":
+        if key and text is not None and read["outcome"] == "resolved":
             digest = hmac.new(key.encode(), text.encode("utf-8", "surrogateescape"), "sha256")
-            event["hmac"] = "hmac-sha256:" + digest.hexdigest()
-        events.append(event)
+            read["hmac"] = "hmac-sha256:" + digest.hexdigest()
+        reads.append(read)
+    return reads
+
+
+def events_of(
+    load: Load, error: SettingsError | None, model: Any
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The events of one load: the keys they share, and each one's own keys, in order.
+
+    Each secret field, each failed store, then `settings_loaded` or `settings_failed`.
+    """
+    common: dict[str, Any] = {
+        "time": _now(),
+        "settings": load.settings_name,
+        "environment": load.environment,
+        "host": _HOST,
+        "pid": os.getpid(),
+        "load_id": secrets.token_hex(8),
+    }
+    own = _secret_reads(load, error, model)
     for name, (cause, outcome) in load.failures.items():
-        events.append(
-            base
-            | {
+        own.append(
+            {
                 "event": "source_failed",
                 "source": name,
                 "cause": cause,
@@ -115,16 +125,21 @@ def events_of(load: Load, error: SettingsError | None, model: Any) -> list[dict[
                 "outcome": outcome,
             }
         )
-    events.append(
-        base
-        | {
+    own.append(
+        {
             "event": "settings_failed" if error is not None else "settings_loaded",
             "sources": list(load.record().sources),
             "problems": len(error.problems) if error is not None else 0,
             "duration_ms": round((time.perf_counter() - load.started) * 1000, 3),
         }
     )
-    return events
+    return common, own
+
+
+def encode_events(common: dict[str, Any], own: list[dict[str, Any]]) -> list[str]:
+    """Each event as one JSON object: the shared keys (encoded once), then its own."""
+    head = encode(common)[:-1]
+    return [f"{head},{encode(keys)[1:]}" for keys in own]
 
 
 def _lock(fd: int, deadline: float) -> None:
@@ -156,8 +171,8 @@ def _last_line(fd: int) -> tuple[bytes | None, bool]:
         chunk *= 4
 
 
-def append(path: str, events: list[dict[str, Any]]) -> None:
-    """Append events to the audit log, chained to its last line, in one write.
+def append(path: str, texts: list[str]) -> None:
+    """Append encoded events to the audit log, chained to its last line, in one write.
 
     Raises:
         OSError: the file cannot be opened, locked, read or written (TimeoutError for a lock
@@ -173,8 +188,8 @@ def append(path: str, events: list[dict[str, Any]]) -> None:
         last, ended = _last_line(fd)
         prev = None if last is None else chain_hash(last)
         chunks = [] if ended else [b"\n"]  # a line cut short stays as it is; ours start fresh
-        for event in events:
-            line = dump(event | {"prev": prev})
+        for text in texts:
+            line = chained(text, prev)
             chunks.append(line)
             prev = chain_hash(line)
         data = b"".join(chunks)
@@ -221,15 +236,19 @@ def finish(load: Load, error: SettingsError | None, model: Any) -> AuditLogError
         closed (for a load that already failed, the load's own error is raised instead, and
         this one is logged).
     """
-    events = events_of(load, error, model)
+    texts = encode_events(*events_of(load, error, model))
     if audit_logger.isEnabledFor(logging.INFO):
-        for event in events:
-            audit_logger.info(dump(event).decode().rstrip("\n"))
+        for text in texts:
+            # A record made directly: Logger.info would also walk the stack for the caller.
+            record = audit_logger.makeRecord(
+                audit_logger.name, logging.INFO, __file__, 0, text, (), None, "finish"
+            )
+            audit_logger.handle(record)
     failure: AuditLogError | None = None
     path = load.environ.get(LOG_VARIABLE)
     if path:
         try:
-            append(path, events)
+            append(path, texts)
         except OSError as exc:
             failure = _write_failure(load, path, exc)
     if load.environ.get("NOVA_ALERT_WEBHOOK"):
@@ -267,4 +286,4 @@ def _alert(load: Load, model: Any) -> None:
     )
 
 
-__all__ = ["append", "events_of", "finish"]
+__all__ = ["append", "encode_events", "events_of", "finish"]

@@ -37,9 +37,24 @@ def chain_hash(line: bytes) -> str:
     return hashlib.sha256(line.rstrip(b"\n")).hexdigest()
 
 
+# One encoder for the process: json.dumps with options builds a new one on every call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def encode(event: dict[str, Any]) -> str:
+    """One event as compact JSON, keys in the order given (the logger's message)."""
+    return _ENCODER.encode(event)
+
+
+def chained(text: str, prev: str | None) -> bytes:
+    """The file's line of an encoded event: `prev` added as its last key, newline included."""
+    tail = "null" if prev is None else f'"{prev}"'
+    return f'{text[:-1]},"prev":{tail}}}\n'.encode()
+
+
 def dump(event: dict[str, Any]) -> bytes:
     """One event as a JSON line, newline included, keys in the order given."""
-    return json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+    return encode(event).encode() + b"\n"
 
 
 def lines_of(data: bytes) -> Iterator[tuple[int, bytes]]:
@@ -64,6 +79,8 @@ __all__ = [
     "FAILURE_OUTCOMES",
     "READ_OUTCOMES",
     "chain_hash",
+    "chained",
     "dump",
+    "encode",
     "lines_of",
 ]
