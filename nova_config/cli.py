@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from nova_config.audit_cli import add_audit_parser, run_audit
 from nova_config.errors import SecretFieldError, SettingsError, UsageError
 from nova_config.provenance import ResolutionRecord
 from nova_config.settings import SecretSettings
@@ -174,6 +175,7 @@ def _parser() -> argparse.ArgumentParser:
             metavar="MODULE:CLASS",
             help=f"the settings class (default {DEFAULT_SETTINGS})",
         )
+    add_audit_parser(commands)
     return parser
 
 
@@ -191,6 +193,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse has printed its own usage message
         return int(exc.code or 0)
     try:
+        if args.command == "audit":
+            return run_audit(args)
         if args.command == "check":
             return check(args.settings, as_json=args.json, out=sys.stdout)
         return example(args.settings, output=args.output, out=sys.stdout)

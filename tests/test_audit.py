@@ -273,3 +273,37 @@ def test_no_value_or_key_reaches_the_file_or_the_logger(
     shown = audit_log.read_text() + "\n".join(r.getMessage() for r in caplog.records)
     for canary in (password, key, hmac_key, WEBHOOK):
         assert canary not in shown
+
+
+def test_the_cli_verifies_and_reports_what_loads_wrote(
+    audit_log: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`audit verify` and `audit report` through main(): intact is 0, a deleted line is 1."""
+    from nova_config.cli import main  # noqa: PLC0415 - the command line, as users run it
+
+    NovaSettings()
+    NovaSettings()
+    assert main(["audit", "verify", str(audit_log)]) == 0
+    assert "10 lines, chain intact" in capsys.readouterr().out
+    assert main(["audit", "report", str(audit_log), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["findings"] == []
+    lines = audit_log.read_bytes().splitlines(keepends=True)
+    audit_log.write_bytes(b"".join(lines[:3] + lines[4:]))
+    assert main(["audit", "verify", str(audit_log)]) == 1
+    assert ":4: chain broken" in capsys.readouterr().out
+    assert main(["audit", "report", str(audit_log)]) == 1
+    assert main(["audit", "report", str(audit_log), "--since", "soon"]) == 2
+
+
+def test_the_installed_script_verifies(audit_log: Path) -> None:
+    NovaSettings()
+    script = Path(sys.executable).with_name("nova-config")
+    done = subprocess.run(
+        [str(script), "audit", "verify", str(audit_log)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0
+    assert "5 lines, chain intact" in done.stdout
