@@ -12,7 +12,6 @@ The same events, without `prev`, go to the `nova_config.audit` logger at INFO.
 from __future__ import annotations
 
 import errno
-import fcntl
 import hmac
 import logging
 import os
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from nova_config.auditchain import chain_hash, chained, encode
 from nova_config.errors import AuditLogError, SettingsError, SourceConfigError
+from nova_config.locks import lock_by
 from nova_config.policy import FALLBACK_ENVIRONMENTS
 
 if TYPE_CHECKING:
@@ -142,18 +142,6 @@ def encode_events(common: dict[str, Any], own: list[dict[str, Any]]) -> list[str
     return [f"{head},{encode(keys)[1:]}" for keys in own]
 
 
-def _lock(fd: int, deadline: float) -> None:
-    """An exclusive flock, waited for until the deadline (another writer holds it briefly)."""
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                raise TimeoutError(errno.ETIMEDOUT, "the lock was held too long") from None
-            time.sleep(0.002)
-
-
 def _last_line(fd: int) -> tuple[bytes | None, bool]:
     """The file's last line (None when empty), and whether the file ends with a newline."""
     size = os.fstat(fd).st_size
@@ -184,7 +172,8 @@ def append(path: str, texts: list[str]) -> None:
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise OSError(errno.EINVAL, "not a regular file")
-        _lock(fd, time.monotonic() + LOCK_WAIT)
+        if not lock_by(fd, time.monotonic() + LOCK_WAIT):
+            raise TimeoutError(errno.ETIMEDOUT, "another writer held the lock too long")
         last, ended = _last_line(fd)
         prev = None if last is None else chain_hash(last)
         chunks = [] if ended else [b"\n"]  # a line cut short stays as it is; ours start fresh

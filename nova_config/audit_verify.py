@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 
 from nova_config.auditchain import chain_hash, lines_of
 from nova_config.errors import UsageError
+from nova_config.locks import lock_by
 from nova_config.sources.fileread import size_text
 
 # A log is read whole, since every line is hashed as it is; rotate it long before this.
@@ -75,20 +76,13 @@ def _check_kind(path: str, mode: int) -> None:
 
 def _settled_size(fd: int) -> int:
     """The size with no write in progress: bytes past it may belong to a half-written load."""
-    deadline = time.monotonic() + LOCK_WAIT
-    while True:
-        try:
-            # Held only for the fstat, so that a writer never waits on a long read.
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if time.monotonic() < deadline:
-                time.sleep(0.002)
-                continue
-            return os.fstat(fd).st_size  # a stuck writer: a cut last line will show it
-        try:
-            return os.fstat(fd).st_size
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+    if not lock_by(fd, time.monotonic() + LOCK_WAIT, shared=True):
+        return os.fstat(fd).st_size  # a stuck writer: a cut last line will show it
+    try:
+        # Held only for the fstat, so that a writer never waits on a long read.
+        return os.fstat(fd).st_size
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 class Chain:

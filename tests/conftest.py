@@ -10,4 +10,5 @@ pytest_plugins = [
     "tests.support.fixtures",
     "tests.support.openbao_fixtures",
     "tests.support.moto_fixtures",
+    "tests.support.discord_fixtures",
 ]
