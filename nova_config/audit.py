@@ -99,14 +99,36 @@ def _secret_reads(load: Load, error: SettingsError | None, model: Any) -> list[d
     return reads
 
 
-def events_of(
-    load: Load, error: SettingsError | None, model: Any
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The events of one load: the keys they share, and each one's own keys, in order.
+# Loads that found the same things in the same places write the same secret_read events: their
+# text is kept per settings class and what each secret field's provenance and problems were (not
+# with an HMAC key, whose hashes are of values). Bounded: cleared when it reaches the limit.
+_READS: dict[tuple[object, ...], tuple[str, ...]] = {}
+MAX_SHAPES = 64
 
-    Each secret field, each failed store, then `settings_loaded` or `settings_failed`.
-    """
-    common: dict[str, Any] = {
+
+def _encoded_reads(load: Load, error: SettingsError | None, model: Any) -> tuple[str, ...]:
+    """The secret_read events' own keys, encoded, each without its opening brace."""
+    keyed = bool(load.environ.get(HMAC_VARIABLE))
+    shape: tuple[object, ...] = ()
+    if not keyed:
+        kinds = tuple((p.variable, p.kind) for p in error.problems) if error else ()
+        found = tuple(load.provenance.get(plan.name) for plan in load.plans if plan.secret)
+        shape = (load.settings_name, load.plans, found, kinds)
+        cached = _READS.get(shape)
+        if cached is not None:
+            return cached
+    reads = tuple(encode(read)[1:] for read in _secret_reads(load, error, model))
+    if not keyed:
+        if len(_READS) >= MAX_SHAPES:
+            _READS.clear()
+        _READS[shape] = reads
+    return reads
+
+
+def texts_of(load: Load, error: SettingsError | None, model: Any) -> list[str]:
+    """The events of one load, encoded, in order: each secret field's `secret_read`, each
+    failed store's `source_failed`, then `settings_loaded` or `settings_failed`."""
+    common = {
         "time": _now(),
         "settings": load.settings_name,
         "environment": load.environment,
@@ -114,17 +136,16 @@ def events_of(
         "pid": os.getpid(),
         "load_id": secrets.token_hex(8),
     }
-    own = _secret_reads(load, error, model)
-    for name, (cause, outcome) in load.failures.items():
-        own.append(
-            {
-                "event": "source_failed",
-                "source": name,
-                "cause": cause,
-                "reason": load.failed.get(name, ""),
-                "outcome": outcome,
-            }
-        )
+    own: list[dict[str, Any]] = [
+        {
+            "event": "source_failed",
+            "source": name,
+            "cause": cause,
+            "reason": load.failed.get(name, ""),
+            "outcome": outcome,
+        }
+        for name, (cause, outcome) in load.failures.items()
+    ]
     own.append(
         {
             "event": "settings_failed" if error is not None else "settings_loaded",
@@ -133,18 +154,14 @@ def events_of(
             "duration_ms": round((time.perf_counter() - load.started) * 1000, 3),
         }
     )
-    return common, own
-
-
-def encode_events(common: dict[str, Any], own: list[dict[str, Any]]) -> list[str]:
-    """Each event as one JSON object: the shared keys (encoded once), then its own."""
+    # The shared keys encoded once; each event's own follow them in the same object.
     head = encode(common)[:-1]
-    return [f"{head},{encode(keys)[1:]}" for keys in own]
+    rest = [encode(keys)[1:] for keys in own]
+    return [f"{head},{text}" for text in (*_encoded_reads(load, error, model), *rest)]
 
 
-def _last_line(fd: int) -> tuple[bytes | None, bool]:
+def _last_line(fd: int, size: int) -> tuple[bytes | None, bool]:
     """The file's last line (None when empty), and whether the file ends with a newline."""
-    size = os.fstat(fd).st_size
     if size == 0:
         return None, True
     chunk = 4096
@@ -170,11 +187,12 @@ def append(path: str, texts: list[str]) -> None:
     flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NONBLOCK
     fd = os.open(path, flags, 0o600)
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(errno.EINVAL, "not a regular file")
         if not lock_by(fd, time.monotonic() + LOCK_WAIT):
             raise TimeoutError(errno.ETIMEDOUT, "another writer held the lock too long")
-        last, ended = _last_line(fd)
+        info = os.fstat(fd)  # under the lock: the size no other writer is changing
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        last, ended = _last_line(fd, info.st_size)
         prev = None if last is None else chain_hash(last)
         chunks = [] if ended else [b"\n"]  # a line cut short stays as it is; ours start fresh
         for text in texts:
@@ -225,7 +243,7 @@ def finish(load: Load, error: SettingsError | None, model: Any) -> AuditLogError
         closed (for a load that already failed, the load's own error is raised instead, and
         this one is logged).
     """
-    texts = encode_events(*events_of(load, error, model))
+    texts = texts_of(load, error, model)
     if audit_logger.isEnabledFor(logging.INFO):
         for text in texts:
             # A record made directly: Logger.info would also walk the stack for the caller.
@@ -275,4 +293,4 @@ def _alert(load: Load, model: Any) -> None:
     )
 
 
-__all__ = ["append", "encode_events", "events_of", "finish"]
+__all__ = ["append", "finish", "texts_of"]
