@@ -6,6 +6,8 @@ none reaches the audit file, the log or the alert.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 import time
@@ -15,12 +17,15 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from nova_config import NovaSettings, SecretSettings, SettingsError
 from nova_config.auditchain import lines_of
+from nova_config.cli import main
 from nova_config.sources import aws
-from tests.support.data import VALID, VALID_FIELDS, VAULT_CANARIES, VAULT_SECRETS
+from tests.support.data import VALID, VALID_FIELDS, VAULT_CANARIES, VAULT_SECRETS, WEBHOOK
 from tests.support.discord import TOKEN, Answer, DiscordStandIn
 from tests.support.helpers import write
 from tests.support.moto import FAKE_KEY_ID, FAKE_SECRET_KEY, REGION, Forwarder, MotoServer
@@ -197,3 +202,67 @@ def test_a_hanging_alert_endpoint_does_not_hold_the_load(
     NovaSettings(environment="production")
     assert time.monotonic() - started < 0.5 + 1.0  # a generous bound that proves the deadline
     assert len(audited.discord.posts) == 1
+
+
+_CANARY = st.text(
+    alphabet=st.characters(min_codepoint=48, max_codepoint=122, categories=["Lu", "Ll", "Nd"]),
+    min_size=10,
+    max_size=30,
+).map(lambda text: "cnry" + text)
+
+
+@pytest.fixture
+def vault_path(at_vault: OpenBao, base: str) -> tuple[OpenBao, str]:
+    """The session's OpenBao, pointed at, and this test's own path on it."""
+    return at_vault, base
+
+
+@settings(
+    max_examples=10,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(canaries=st.tuples(_CANARY, _CANARY, _CANARY, _CANARY, _CANARY))
+def test_canaries_in_every_source_and_credential_never_reach_any_audit_output(
+    vault_path: tuple[OpenBao, str],
+    monkeypatch: pytest.MonkeyPatch,
+    audited: Audited,
+    caplog: pytest.LogCaptureFixture,
+    canaries: tuple[str, str, str, str, str],
+) -> None:
+    """Env, .env, a secret file, Vault and its token, and the HMAC key: none is shown by the
+    file, the logger, `audit report`, `audit verify` or the alert (.env read in production)."""
+    at_vault, base = vault_path
+    env_value, dotenv_value, file_value, vault_value, hmac_key = canaries
+    at_vault.write_kv2(base, {"alpaca_api_key": vault_value})
+    policy = at_vault.policy(f"read-{base}", [f"secret/data/{base}"])
+    token = at_vault.token([policy])
+    monkeypatch.setenv("VAULT_TOKEN", token)
+    monkeypatch.setenv("NOVA_VAULT_PATH", base)
+    monkeypatch.setenv("NOVA_ENV", "production")
+    monkeypatch.setenv("NOVA_ALLOW_DOTENV", "1")
+    monkeypatch.setenv("TIMESCALE_PASSWORD", env_value)
+    monkeypatch.setenv("NOVA_AUDIT_HMAC_KEY", hmac_key)
+    write(Path(".env"), f"ALPACA_SECRET_KEY={dotenv_value}\n")
+    folder = Path("secrets")
+    write(folder / "discord_webhook_url", WEBHOOK.replace("AbCdEf", "Ab" + file_value))
+    monkeypatch.setenv("NOVA_SECRETS_DIR", str(folder))
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG):
+        NovaSettings()
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        main(["audit", "report", str(audited.log), "--json"])
+        main(["audit", "verify", str(audited.log)])
+    shown = "\n".join(
+        [
+            audited.log.read_text(),
+            out.getvalue(),
+            *(r.getMessage() for r in caplog.records),
+            *(post.body.decode() for post in audited.discord.posts),
+        ]
+    )
+    assert "settings_loaded" in shown
+    assert "hmac-sha256:" in shown
+    assert len(audited.discord.posts) >= 1  # the first example's alert; later ones held back
+    assert_clean(shown, token, hmac_key, *canaries)
