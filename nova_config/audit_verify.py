@@ -5,14 +5,13 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import stat
 import time
 from typing import Any, NamedTuple
 
 from nova_config.auditchain import chain_hash, lines_of
-from nova_config.errors import UsageError
+from nova_config.errors import FileReadError, UsageError
 from nova_config.locks import lock_by
-from nova_config.sources.fileread import size_text
+from nova_config.sources.fileread import read_bytes
 
 # A log is read whole, since every line is hashed as it is; rotate it long before this.
 MAX_LOG_BYTES = 1024 * 1024 * 1024
@@ -44,34 +43,9 @@ def read_log(path: str) -> bytes:
         UsageError: the file is missing, unreadable, not a regular file or too large.
     """
     try:
-        # Checked before opening too: opening some devices has effects of its own.
-        _check_kind(path, os.stat(path).st_mode)
-        fd = os.open(path, _FLAGS)
-        try:
-            _check_kind(path, os.fstat(fd).st_mode)
-            size = _settled_size(fd)
-            if size > MAX_LOG_BYTES:
-                raise UsageError(f"{path} is larger than {size_text(MAX_LOG_BYTES)}")
-            chunks: list[bytes] = []
-            while size > 0 and (chunk := os.read(fd, size)):
-                chunks.append(chunk)
-                size -= len(chunk)
-        finally:
-            os.close(fd)
-    except FileNotFoundError:
-        raise UsageError(f"{path} does not exist") from None
-    except PermissionError:
-        raise UsageError(f"{path} cannot be read: permission denied") from None
-    except OSError as exc:
-        raise UsageError(f"{path} cannot be read: {exc.strerror or type(exc).__name__}") from None
-    return b"".join(chunks)
-
-
-def _check_kind(path: str, mode: int) -> None:
-    if stat.S_ISDIR(mode):
-        raise UsageError(f"{path} is a folder, not an audit log")
-    if not stat.S_ISREG(mode):
-        raise UsageError(f"{path} is not a regular file")
+        return read_bytes(path, MAX_LOG_BYTES, settle=_settled_size)
+    except FileReadError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _settled_size(fd: int) -> int:

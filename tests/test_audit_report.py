@@ -291,10 +291,12 @@ def test_missing_file_and_folder_are_usage_errors(
     command: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     missing = str(tmp_path / "nope.jsonl")
-    assert run(capsys, command, missing) == (2, "", f"nova-config: {missing} does not exist\n")
+    code, out, err = run(capsys, command, missing)
+    assert (code, out) == (2, "")
+    assert err == f"nova-config: {missing} does not exist (or is a dangling link)\n"
     code, out, err = run(capsys, command, str(tmp_path))
     assert (code, out) == (2, "")
-    assert err == f"nova-config: {tmp_path} is a folder, not an audit log\n"
+    assert err == f"nova-config: {tmp_path} is a folder, not a file\n"
 
 
 @pytest.mark.parametrize("command", ["verify", "report"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 
 from nova_config.errors import FileReadError
 
@@ -42,7 +43,7 @@ def read_text(path: str, limit: int = MAX_SECRET_BYTES) -> str:
         FileReadError: the file is missing, unreadable, a folder, not a regular file, larger
             than `limit`, would block, or is not UTF-8.
     """
-    data = _read_bytes(path, limit)
+    data = read_bytes(path, limit)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -51,7 +52,18 @@ def read_text(path: str, limit: int = MAX_SECRET_BYTES) -> str:
     raise FileReadError(f"{path} is not UTF-8 text")
 
 
-def _read_bytes(path: str, limit: int) -> bytes:
+def read_bytes(path: str, limit: int, *, settle: Callable[[int], int] | None = None) -> bytes:
+    """Read a whole file of at most `limit` bytes, without ever blocking on it.
+
+    Args:
+        path: the file (symbolic links are followed).
+        limit: the largest size accepted, in bytes.
+        settle: given the open descriptor, the size to read up to (a log being appended to
+            is read as far as its last whole write); by default, to the end.
+
+    Raises:
+        FileReadError: as `read_text`, decoding aside.
+    """
     too_large = f"{path} is larger than {size_text(limit)}"
     try:
         # Checked before opening too: opening some devices has effects of its own.
@@ -60,12 +72,14 @@ def _read_bytes(path: str, limit: int) -> bytes:
         try:
             info = os.fstat(fd)  # the file opened, which may differ from the one looked at
             _check_kind(path, info.st_mode)
-            if info.st_size > limit:
+            size = info.st_size if settle is None else settle(fd)
+            if size > limit:
                 raise FileReadError(too_large)
+            want = limit + 1 if settle is None else size
             chunks: list[bytes] = []
             size = 0
-            while size <= limit:
-                chunk = os.read(fd, limit + 1 - size)
+            while size < want:
+                chunk = os.read(fd, want - size)
                 if not chunk:
                     break
                 chunks.append(chunk)
@@ -94,4 +108,4 @@ def _check_kind(path: str, mode: int) -> None:
         raise FileReadError(f"{path} is not a regular file")
 
 
-__all__ = ["MAX_SECRET_BYTES", "read_text", "size_text"]
+__all__ = ["MAX_SECRET_BYTES", "read_bytes", "read_text", "size_text"]
