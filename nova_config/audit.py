@@ -11,20 +11,17 @@ The same events, without `prev`, go to the `nova_config.audit` logger at INFO.
 
 from __future__ import annotations
 
-import errno
 import hmac
 import logging
 import os
 import secrets
 import socket
-import stat
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from nova_config.auditchain import chain_hash, chained, encode
+from nova_config.auditchain import append, encode
 from nova_config.errors import AuditLogError, SettingsError, SourceConfigError
-from nova_config.locks import lock_by
 from nova_config.policy import FALLBACK_ENVIRONMENTS
 
 if TYPE_CHECKING:
@@ -36,10 +33,6 @@ audit_logger = logging.getLogger("nova_config.audit")
 LOG_VARIABLE = "NOVA_AUDIT_LOG"
 ON_ERROR_VARIABLE = "NOVA_AUDIT_ON_ERROR"
 HMAC_VARIABLE = "NOVA_AUDIT_HMAC_KEY"
-# How long a load waits for another process's lock on the file before the write fails.
-LOCK_WAIT = 2.0
-# The last line is found by reading back from the end; a line longer than this is not ours.
-MAX_LINE = 1024 * 1024
 STRICT = "staging and production"
 
 
@@ -125,17 +118,22 @@ def _encoded_reads(load: Load, error: SettingsError | None, model: Any) -> tuple
     return reads
 
 
-def texts_of(load: Load, error: SettingsError | None, model: Any) -> list[str]:
-    """The events of one load, encoded, in order: each secret field's `secret_read`, each
-    failed store's `source_failed`, then `settings_loaded` or `settings_failed`."""
-    common = {
+def common_keys(settings: str, environment: str) -> dict[str, Any]:
+    """The keys every event carries (`prev` aside): when, what, where, and a new event id."""
+    return {
         "time": _now(),
-        "settings": load.settings_name,
-        "environment": load.environment,
+        "settings": settings,
+        "environment": environment,
         "host": _HOST,
         "pid": os.getpid(),
         "load_id": secrets.token_hex(8),
     }
+
+
+def texts_of(load: Load, error: SettingsError | None, model: Any) -> list[str]:
+    """The events of one load, encoded, in order: each secret field's `secret_read`, each
+    failed store's `source_failed`, then `settings_loaded` or `settings_failed`."""
+    common = common_keys(load.settings_name, load.environment)
     own: list[dict[str, Any]] = [
         {
             "event": "source_failed",
@@ -158,52 +156,6 @@ def texts_of(load: Load, error: SettingsError | None, model: Any) -> list[str]:
     head = encode(common)[:-1]
     rest = [encode(keys)[1:] for keys in own]
     return [f"{head},{text}" for text in (*_encoded_reads(load, error, model), *rest)]
-
-
-def _last_line(fd: int, size: int) -> tuple[bytes | None, bool]:
-    """The file's last line (None when empty), and whether the file ends with a newline."""
-    if size == 0:
-        return None, True
-    chunk = 4096
-    while True:
-        start = max(0, size - chunk)
-        tail = os.pread(fd, size - start, start)
-        ended = tail.endswith(b"\n")
-        body = tail[:-1] if ended else tail
-        cut = body.rfind(b"\n")
-        if cut >= 0 or start == 0 or chunk >= MAX_LINE:
-            return body[cut + 1 :], ended
-        chunk *= 4
-
-
-def append(path: str, texts: list[str]) -> None:
-    """Append encoded events to the audit log, chained to its last line, in one write.
-
-    Raises:
-        OSError: the file cannot be opened, locked, read or written (TimeoutError for a lock
-            held past `LOCK_WAIT`), or it is not a regular file.
-    """
-    # O_NONBLOCK: a FIFO named by mistake must not hang the load (it is refused below).
-    flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NONBLOCK
-    fd = os.open(path, flags, 0o600)
-    try:
-        if not lock_by(fd, time.monotonic() + LOCK_WAIT):
-            raise TimeoutError(errno.ETIMEDOUT, "another writer held the lock too long")
-        info = os.fstat(fd)  # under the lock: the size no other writer is changing
-        if not stat.S_ISREG(info.st_mode):
-            raise OSError(errno.EINVAL, "not a regular file")
-        last, ended = _last_line(fd, info.st_size)
-        prev = None if last is None else chain_hash(last)
-        chunks = [] if ended else [b"\n"]  # a line cut short stays as it is; ours start fresh
-        for text in texts:
-            line = chained(text, prev)
-            chunks.append(line)
-            prev = chain_hash(line)
-        data = b"".join(chunks)
-        if os.write(fd, data) != len(data):
-            raise OSError(errno.ENOSPC, "the write was cut short")
-    finally:
-        os.close(fd)  # releases the lock
 
 
 def _fails_closed(load: Load) -> bool:
@@ -235,6 +187,43 @@ def _write_failure(load: Load, path: str, exc: OSError) -> AuditLogError | None:
     return None
 
 
+def _emit(texts: list[str]) -> None:
+    """The events to the `nova_config.audit` logger, one record each, when it is on."""
+    if audit_logger.isEnabledFor(logging.INFO):
+        for text in texts:
+            # A record made directly: Logger.info would also walk the stack for the caller.
+            record = audit_logger.makeRecord(
+                audit_logger.name, logging.INFO, __file__, 0, text, (), None, "finish"
+            )
+            audit_logger.handle(record)
+
+
+def record_event(
+    settings: str, environment: str, environ: Mapping[str, str], own: dict[str, Any]
+) -> None:
+    """Audit one event outside a load (`secret_rotated`, `settings_reloaded`, ...).
+
+    It goes to the file and the logger as a load's events do. What it records has already
+    happened, so a file that cannot be written is logged as an error, not raised.
+
+    Args:
+        settings: the settings class, as `module:Class`.
+        environment: the environment.
+        environ: the variables (`NOVA_AUDIT_LOG`).
+        own: the event's own keys, `event` first; never a value.
+    """
+    head = encode(common_keys(settings, environment))[:-1]
+    texts = [f"{head},{encode(own)[1:]}"]
+    _emit(texts)
+    path = environ.get(LOG_VARIABLE)
+    if path:
+        try:
+            append(path, texts)
+        except OSError as exc:
+            cause = exc.strerror or type(exc).__name__
+            logger.error("the audit log %s (%s) cannot be written: %s", path, LOG_VARIABLE, cause)
+
+
 def finish(load: Load, error: SettingsError | None, model: Any) -> AuditLogError | None:
     """Audit a finished load: the file, the logger, then the alerts.
 
@@ -244,13 +233,7 @@ def finish(load: Load, error: SettingsError | None, model: Any) -> AuditLogError
         this one is logged).
     """
     texts = texts_of(load, error, model)
-    if audit_logger.isEnabledFor(logging.INFO):
-        for text in texts:
-            # A record made directly: Logger.info would also walk the stack for the caller.
-            record = audit_logger.makeRecord(
-                audit_logger.name, logging.INFO, __file__, 0, text, (), None, "finish"
-            )
-            audit_logger.handle(record)
+    _emit(texts)
     failure: AuditLogError | None = None
     path = load.environ.get(LOG_VARIABLE)
     if path:
@@ -293,4 +276,4 @@ def _alert(load: Load, model: Any) -> None:
     )
 
 
-__all__ = ["append", "finish", "texts_of"]
+__all__ = ["append", "common_keys", "finish", "record_event", "texts_of"]

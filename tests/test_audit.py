@@ -307,3 +307,37 @@ def test_the_installed_script_verifies(audit_log: Path) -> None:
     )
     assert done.returncode == 0
     assert "5 lines, chain intact" in done.stdout
+
+
+def test_an_event_outside_a_load_joins_the_chain_and_the_logger(
+    audit_log: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """record_event (rotation, reload) writes one chained line and one log record."""
+    from nova_config.audit import record_event  # noqa: PLC0415 - the writer under test
+
+    NovaSettings()
+    with caplog.at_level(logging.INFO, logger="nova_config.audit"):
+        record_event(
+            "app.settings:Settings",
+            "staging",
+            {"NOVA_AUDIT_LOG": str(audit_log)},
+            {"event": "secret_rotated", "field": "timescale_password"},
+        )
+    last = events(audit_log)[-1]
+    assert last["event"] == "secret_rotated"
+    assert last["settings"] == "app.settings:Settings"
+    assert set(last) >= COMMON
+    assert_chained(audit_log)
+    (logged,) = [r for r in caplog.records if r.name == "nova_config.audit"]
+    assert json.loads(logged.getMessage())["field"] == "timescale_password"
+
+
+def test_an_event_outside_a_load_that_cannot_be_written_is_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from nova_config.audit import record_event  # noqa: PLC0415 - the writer under test
+
+    record_event("a:B", "production", {"NOVA_AUDIT_LOG": str(tmp_path)}, {"event": "x"})
+    assert any(
+        r.levelno == logging.ERROR and str(tmp_path) in r.getMessage() for r in caplog.records
+    )

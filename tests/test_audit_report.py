@@ -184,8 +184,8 @@ def test_verify_several_files_fails_if_one_breaks(capsys: pytest.CaptureFixture[
 
 
 def test_verify_accepts_what_the_writer_appends(capsys: pytest.CaptureFixture[str]) -> None:
-    """Logs written by audit.append verify; a load cut short by a crash shows as its line."""
-    from nova_config.audit import append  # noqa: PLC0415 - the writer, checked against the reader
+    """Logs written by auditchain.append verify; a load cut short by a crash shows as its line."""
+    from nova_config.auditchain import append  # noqa: PLC0415 - the writer, against the reader
 
     append("audit.jsonl", [encode(e) for e in FIVE[:2]])
     append("audit.jsonl", [encode(e) for e in FIVE[2:]])
