@@ -13,6 +13,7 @@ from typing import Any, TextIO
 from nova_config.audit_cli import add_audit_parser, run_audit
 from nova_config.errors import SecretFieldError, SettingsError, UsageError
 from nova_config.provenance import ResolutionRecord
+from nova_config.rotate_cli import add_rotate_parser, run_rotate
 from nova_config.settings import SecretSettings
 
 DEFAULT_SETTINGS = "nova_config.settings:NovaSettings"
@@ -176,6 +177,7 @@ def _parser() -> argparse.ArgumentParser:
             help=f"the settings class (default {DEFAULT_SETTINGS})",
         )
     add_audit_parser(commands)
+    add_rotate_parser(commands)
     return parser
 
 
@@ -193,8 +195,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse has printed its own usage message
         return int(exc.code or 0)
     try:
-        if args.command == "audit":
-            return run_audit(args)
+        # The commands that keep their own parsers and exit statuses.
+        handler = {"audit": run_audit, "rotate": run_rotate}.get(args.command)
+        if handler is not None:
+            return handler(args)
         if args.command == "check":
             return check(args.settings, as_json=args.json, out=sys.stdout)
         return example(args.settings, output=args.output, out=sys.stdout)

@@ -15,8 +15,10 @@
     │   └── StoreDataError           the store answered with data that cannot be used
     ├── SettingsSourceError          a pydantic-settings source failed (also pydantic-settings'
     │                                own SettingsError)
-    └── AuditLogError                the audit log cannot be written (staging and production
-                                     fail closed)
+    ├── AuditLogError                the audit log cannot be written (staging and production
+    │                                fail closed)
+    └── RotationError                `nova-config rotate` wrote nothing (invalid value, refused)
+        └── RotationConflictError    the secret changed in the store since it was read
 
     SecretFieldError (TypeError)     a settings class marks a field secret that is not a
                                      SecretStr (raised when the class is defined, not at load)
@@ -174,6 +176,15 @@ class StoreDataError(SourceError):
 
 class AuditLogError(SettingsError):
     """The audit log (NOVA_AUDIT_LOG) cannot be written, and the policy is to fail closed."""
+
+
+class RotationError(SettingsError):
+    """Nothing was rotated: the new value is invalid, the write was refused or declined, or the
+    audit log it would be recorded in cannot be written."""
+
+
+class RotationConflictError(RotationError):
+    """The secret changed in its store between the read and the write; nothing was written."""
 
 
 class SettingsSourceError(SettingsError, UpstreamSettingsError):

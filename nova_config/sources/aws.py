@@ -199,7 +199,8 @@ class AwsSource(Source):
             self._read(reply, result)
         return result
 
-    def _client(self) -> SecretsManagerClient:
+    def client(self) -> SecretsManagerClient:
+        """The Secrets Manager client for this configuration, made once per process."""
         key = _config_key(self.timeout)
         client = _clients.get(key)
         if client is None:
@@ -213,7 +214,7 @@ class AwsSource(Source):
 
         client = None
         try:
-            client = self._client()
+            client = self.client()
             response = client.get_secret_value(SecretId=secret_id, VersionStage=self.stage)
         except (BotoCoreError, ClientError) as exc:
             failure = failure_of(exc, self.timeout)

@@ -87,13 +87,7 @@ class VaultSource(Source):
         return self._load(hvac, credentials, deadline)
 
     def _load(self, hvac: Any, credentials: Credentials, deadline: float) -> SourceResult:
-        key = (
-            self.config.addr,
-            self.config.namespace,
-            self.config.verify,
-            self.config.cert,
-            credentials.fingerprint,
-        )
+        key = self.config.login_key(credentials)
         login = self.client.login(hvac, key, credentials, deadline)
         replies = self._read_paths(login, deadline)
         # A cached login may have been revoked or outlived its TTL: log in once more.

@@ -9,13 +9,16 @@ load's deadline that follow a redirect only to VAULT_ADDR itself.
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import re
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
 from nova_config.errors import SourceError, StoreAccessError, StoreUnavailableError
+from nova_config.hidden import HiddenDict, HiddenStr
 from nova_config.sources.transport import RedirectRefused, deadline_session, follow, origin
 from nova_config.sources.vault_errors import (
     DENIED,
@@ -213,7 +216,8 @@ class VaultClient:
         deadline: float,
         *,
         prepared: dict[str, requests.PreparedRequest] | None = None,
-        body: dict[str, str] | None = None,
+        body: Mapping[str, Any] | None = None,
+        content_type: str | None = None,
     ) -> Reply:
         """One API call with retries on transport errors and busy answers, within the deadline.
 
@@ -233,7 +237,7 @@ class VaultClient:
             if remaining <= 0:
                 break
             attempts += 1
-            request = self._prepare(client, method, url, prepared, body)
+            request = self._prepare(client, method, url, prepared, (body, content_type))
             outcome = self._attempt(client, request, deadline, remaining)
             if isinstance(outcome, _Failure):
                 cause, state = outcome.cause, "unreachable"
@@ -296,23 +300,32 @@ class VaultClient:
         method: str,
         url: str,
         prepared: dict[str, requests.PreparedRequest] | None,
-        body: dict[str, str] | None,
+        payload: tuple[Mapping[str, Any] | None, str | None],
     ) -> requests.PreparedRequest:
-        """The request with the headers hvac's adapter sends; KV reads are prepared once."""
+        """The request with the headers hvac's adapter sends; KV reads are prepared once.
+
+        A body goes as JSON, under `content_type` when one is given (KV v2 takes a PATCH only
+        as a merge patch).
+        """
         import requests  # noqa: PLC0415 - hvac's own transport, present whenever hvac is
 
         request = None if prepared is None else prepared.get(url)
         if request is None:
-            headers = {"X-Vault-Request": "true"}
+            body, content_type = payload
+            # Hidden from repr, as the body is: the token and the values are in them.
+            headers: HiddenDict[str, str] = HiddenDict({"X-Vault-Request": "true"})
             if client.token:
                 headers["X-Vault-Token"] = client.token
             if self.config.namespace:
                 headers["X-Vault-Namespace"] = self.config.namespace
+            data = None if body is None else HiddenStr(json.dumps(body))
+            if data is not None:
+                headers["Content-Type"] = content_type or "application/json"
             # Building a request in requests (cookies, merged settings, header checks) costs
             # about as much as a read from a nearby server: KV reads keep theirs per client.
             request = client.session.prepare_request(
                 requests.Request(
-                    method, f"{client.adapter.base_uri}/{url}", headers=headers, json=body
+                    method, f"{client.adapter.base_uri}/{url}", headers=headers, data=data
                 )
             )
             if prepared is not None:

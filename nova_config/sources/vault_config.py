@@ -150,6 +150,10 @@ class VaultConfig(NamedTuple):
         """The address as messages show it: without a user or password it may carry."""
         return shown_url(self.addr)
 
+    def login_key(self, credentials: Credentials) -> tuple[object, ...]:
+        """What one cached login is for: this Vault, its namespace and TLS, and the credentials."""
+        return (self.addr, self.namespace, self.verify, self.cert, credentials.fingerprint)
+
     def url(self, path: str) -> str:
         """The API path that reads one secret path of the configured mount and KV version."""
         if self.kv_version == 2:
