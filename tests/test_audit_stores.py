@@ -28,7 +28,12 @@ from nova_config.sources import aws
 from tests.support.data import VALID, VALID_FIELDS, VAULT_CANARIES, VAULT_SECRETS, WEBHOOK
 from tests.support.discord import TOKEN, Answer, DiscordStandIn
 from tests.support.helpers import write
-from tests.support.moto import FAKE_KEY_ID, FAKE_SECRET_KEY, REGION, Forwarder, MotoServer
+from tests.support.moto import (
+    FAKE_SECRET_KEY,
+    Forwarder,
+    MotoServer,
+    boto_environ,
+)
 from tests.support.openbao import OpenBao
 
 
@@ -128,11 +133,8 @@ def aws_denied(
     """A secret in moto, read through the forwarder, which answers AccessDeniedException."""
     name = f"nova/{uuid.uuid4().hex[:12]}"
     moto_server.secrets().create_secret(Name=name, SecretString=json.dumps(VALID_FIELDS))
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_forwarder.url)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", FAKE_KEY_ID)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", FAKE_SECRET_KEY)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    for name, value in boto_environ(moto_forwarder.url).items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("NOVA_AWS_SECRET_ID", name)
     moto_forwarder.fail_with("AccessDeniedException")
     yield name

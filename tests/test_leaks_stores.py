@@ -29,7 +29,7 @@ from tests.support.leaks import (
     run_cli,
 )
 from tests.support.loopback import HOST, free_port
-from tests.support.moto import FAKE_KEY_ID, FAKE_SECRET_KEY, REGION, MotoServer
+from tests.support.moto import MotoServer, boto_environ
 from tests.support.openbao import OpenBao
 from tests.support.tokenreview import KubernetesReviewer
 
@@ -183,11 +183,8 @@ class AwsPlant:
         self.mp = mp
         self.client = server.secrets()
         self.secret_id = f"leak-{uuid.uuid4().hex[:10]}"
-        mp.setenv("AWS_ENDPOINT_URL", server.url)
-        mp.setenv("AWS_ACCESS_KEY_ID", FAKE_KEY_ID)
-        mp.setenv("AWS_SECRET_ACCESS_KEY", FAKE_SECRET_KEY)
-        mp.setenv("AWS_DEFAULT_REGION", REGION)
-        mp.setenv("AWS_EC2_METADATA_DISABLED", "true")
+        for name, value in boto_environ(server.url).items():
+            mp.setenv(name, value)
         mp.setenv("NOVA_AWS_SECRET_ID", self.secret_id)
 
     def put(self, **overrides: object) -> None:

@@ -41,7 +41,11 @@ from tests.support.data import (
 )
 from tests.support.helpers import log_in_with_approle
 from tests.support.leaks import chain_surfaces, locals_surfaces
-from tests.support.moto import FAKE_KEY_ID, FAKE_SECRET_KEY, REGION, Forwarder, MotoServer
+from tests.support.moto import (
+    Forwarder,
+    MotoServer,
+    boto_environ,
+)
 from tests.support.openbao import KV1_MOUNT, OpenBao
 
 pytestmark = pytest.mark.usefixtures("fresh_logins")
@@ -518,13 +522,33 @@ class Aws:
 @pytest.fixture
 def secret(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
     """A new JSON secret on moto, NOVA_AWS_SECRET_ID naming it, boto3 set up by AWS_* variables."""
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server.url)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", FAKE_KEY_ID)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", FAKE_SECRET_KEY)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    for name, value in boto_environ(moto_server.url).items():
+        monkeypatch.setenv(name, value)
     yield Aws(moto_server, monkeypatch)
     aws.close_clients()
+
+
+def use_reader_that_may_not_put(secret: Aws) -> str:
+    """Switch to a new IAM user that may read the secret and is denied PutSecretValue.
+
+    Returns:
+        The user's secret access key, which no output may show.
+    """
+    iam = secret.server.iam()
+    user = f"nova-rotate-{uuid.uuid4().hex[:8]}"
+    iam.create_user(UserName=user)
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": "*"},
+            {"Effect": "Deny", "Action": "secretsmanager:PutSecretValue", "Resource": "*"},
+        ],
+    }
+    iam.put_user_policy(UserName=user, PolicyName="no-put", PolicyDocument=json.dumps(policy))
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    secret.monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
+    secret.monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+    return str(key["SecretAccessKey"])
 
 
 def test_aws_puts_one_version_with_the_other_keys_and_moves_the_stages(
@@ -580,20 +604,7 @@ def test_aws_user_that_may_not_put_is_refused_naming_the_iam_action(
     secret: Aws, rotate: Rotate
 ) -> None:
     """moto enforcing IAM: GetSecretValue allowed, PutSecretValue denied."""
-    iam = secret.server.iam()
-    user = f"nova-rotate-{uuid.uuid4().hex[:8]}"
-    iam.create_user(UserName=user)
-    policy = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": "*"},
-            {"Effect": "Deny", "Action": "secretsmanager:PutSecretValue", "Resource": "*"},
-        ],
-    }
-    iam.put_user_policy(UserName=user, PolicyName="read-only", PolicyDocument=json.dumps(policy))
-    key = iam.create_access_key(UserName=user)["AccessKey"]
-    secret.monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
-    secret.monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+    access_key = use_reader_that_may_not_put(secret)
     old = secret.current()
     with secret.server.enforcing_iam():
         result = rotate("timescale_password", stdin=NEW)
@@ -603,7 +614,7 @@ def test_aws_user_that_may_not_put_is_refused_naming_the_iam_action(
         f"{secret.server.url}: secret {secret.name}: access denied (403): no "
         "secretsmanager:PutSecretValue on it, or kms:GenerateDataKey on its key\n"
     )
-    assert key["SecretAccessKey"] not in result.err
+    assert access_key not in result.err
     assert secret.current() == old
 
 
@@ -773,20 +784,7 @@ def test_a_refused_aws_write_keeps_values_out_of_frame_locals(secret: Aws) -> No
         SecretId=secret.name,
         SecretString=json.dumps({**VALID_FIELDS, "alpaca_api_key": "cnryOldAwsValue71"}),
     )
-    iam = secret.server.iam()
-    user = f"nova-rotate-{uuid.uuid4().hex[:8]}"
-    iam.create_user(UserName=user)
-    deny = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": "*"},
-            {"Effect": "Deny", "Action": "secretsmanager:PutSecretValue", "Resource": "*"},
-        ],
-    }
-    iam.put_user_policy(UserName=user, PolicyName="no-put", PolicyDocument=json.dumps(deny))
-    key = iam.create_access_key(UserName=user)["AccessKey"]
-    secret.monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
-    secret.monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+    access_key = use_reader_that_may_not_put(secret)
     with secret.server.enforcing_iam():
         target = locate(NovaSettings, "timescale_password")
         with pytest.raises(StoreAccessError) as caught:
@@ -795,7 +793,7 @@ def test_a_refused_aws_write_keeps_values_out_of_frame_locals(secret: Aws) -> No
         with pytest.raises(StoreAccessError) as deep:
             write_aws(target.origin, "cnryCandidate5e2f", target.environment)
     for error in (caught.value, deep.value):
-        assert_nowhere(error, "cnryCandidate5e2f", "cnryOldAwsValue71", key["SecretAccessKey"])
+        assert_nowhere(error, "cnryCandidate5e2f", "cnryOldAwsValue71", access_key)
 
 
 def test_the_installed_script_refuses_a_field_served_from_env(

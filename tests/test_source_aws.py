@@ -30,7 +30,13 @@ from nova_config.sources.aws import AwsSource
 from nova_config.sources.base import LoadContext, SourceResult
 from tests.support.data import VALID, WEBHOOK
 from tests.support.helpers import write
-from tests.support.moto import FAKE_KEY_ID, FAKE_SECRET_KEY, REGION, Forwarder, MotoServer
+from tests.support.moto import (
+    FAKE_KEY_ID,
+    FAKE_SECRET_KEY,
+    Forwarder,
+    MotoServer,
+    boto_environ,
+)
 
 CANARY = "CANARY5d1f0e7a9c3b2a"  # alphanumeric, so no escaping can hide it from a search
 INJECTED = "injected-aws-message"  # the Message of the forwarder's fault answers
@@ -70,12 +76,8 @@ class Secrets:
 @pytest.fixture
 def secrets(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Secrets]:
     """boto3 configured through AWS_* variables for moto, with fake credentials."""
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server.url)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", FAKE_KEY_ID)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", FAKE_SECRET_KEY)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    # Never ask a real instance-metadata endpoint for credentials or a region.
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    for name, value in boto_environ(moto_server.url).items():
+        monkeypatch.setenv(name, value)
     yield Secrets(moto_server, monkeypatch)
     aws.close_clients()  # their pooled sockets, before the server or forwarder goes
 

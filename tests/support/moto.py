@@ -26,6 +26,20 @@ FAKE_SECRET_KEY = "moto-fake-secret-access-key"
 HANG_LIMIT = 30.0  # a held request is let go after this, even if a test forgets to
 
 
+def boto_environ(endpoint: str) -> dict[str, str]:
+    """The AWS_* variables that point boto3 at `endpoint` with the suite's fake credentials.
+
+    The instance-metadata endpoint is turned off: no test asks a real one for credentials.
+    """
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": FAKE_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": FAKE_SECRET_KEY,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+
+
 class MotoServer:
     """moto's ThreadedMotoServer on 127.0.0.1, on a port the OS chose, and admin clients for it."""
 
