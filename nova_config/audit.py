@@ -14,7 +14,7 @@ from __future__ import annotations
 import hmac
 import logging
 import os
-import secrets
+import random
 import socket
 import time
 from collections.abc import Mapping
@@ -126,7 +126,9 @@ def common_keys(settings: str, environment: str) -> dict[str, Any]:
         "environment": environment,
         "host": _HOST,
         "pid": os.getpid(),
-        "load_id": secrets.token_hex(8),
+        # An id, not a secret: the process's own generator (reseeded in a forked child), with
+        # no system call.
+        "load_id": f"{random.getrandbits(64):016x}",
     }
 
 
@@ -147,7 +149,7 @@ def texts_of(load: Load, error: SettingsError | None, model: Any) -> list[str]:
     own.append(
         {
             "event": "settings_failed" if error is not None else "settings_loaded",
-            "sources": list(load.record().sources),
+            "sources": list(load.sources()),
             "problems": len(error.problems) if error is not None else 0,
             "duration_ms": round((time.perf_counter() - load.started) * 1000, 3),
         }

@@ -143,12 +143,16 @@ class Load:
             for name, origin in self.provenance.items():
                 logger.debug("%s.%s from %s", self.settings_name.rpartition(":")[2], name, origin)
 
+    def sources(self) -> tuple[str, ...]:
+        """The sources consulted, highest priority first, keyword arguments left out."""
+        return tuple(dict.fromkeys(name for name, _ in self.consulted if name != "init"))
+
     def record(self) -> ResolutionRecord:
         """The record of this load: environment, sources, provenance, skipped and failed."""
         return ResolutionRecord(
             settings=self.settings_name,
             environment=self.environment,
-            sources=tuple(dict.fromkeys(name for name, _ in self.consulted if name != "init")),
+            sources=self.sources(),
             provenance=dict(self.provenance),
             skipped=dict(self.skipped),
             failed=dict(self.failed),
