@@ -24,6 +24,7 @@ from nova_config.settings import NovaSettings, SecretSettings
 from nova_config.sources.base import ENVIRONMENTS
 
 if TYPE_CHECKING:
+    from nova_config.live import LiveSettings, watch
     from nova_config.sources.settings_source import (
         AwsSecretsSettingsSource,
         DotenvSettingsSource,
@@ -46,6 +47,11 @@ _SETTINGS_SOURCES = frozenset(
 
 
 def __getattr__(name: str) -> object:
+    if name in ("watch", "LiveSettings"):
+        # Live reload is for the apps that use it; its module is imported on first use.
+        from nova_config import live  # noqa: PLC0415 - on first use only
+
+        return getattr(live, name)
     if name in _SETTINGS_SOURCES:
         from nova_config.sources import settings_source  # noqa: PLC0415 - on first use only
 
@@ -60,6 +66,7 @@ __all__ = [
     "DotenvSettingsSource",
     "EnvironmentNameError",
     "FailurePolicy",
+    "LiveSettings",
     "MissingExtraError",
     "NovaSettings",
     "Problem",
@@ -81,4 +88,5 @@ __all__ = [
     "VaultSettingsSource",
     "secret",
     "setting",
+    "watch",
 ]

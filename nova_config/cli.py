@@ -14,6 +14,7 @@ from nova_config.audit_cli import add_audit_parser, run_audit
 from nova_config.errors import SecretFieldError, SettingsError, UsageError
 from nova_config.provenance import ResolutionRecord
 from nova_config.rotate_cli import add_rotate_parser, run_rotate
+from nova_config.rotation_status_cli import add_rotation_status_parser, run_rotation_status
 from nova_config.settings import SecretSettings
 
 DEFAULT_SETTINGS = "nova_config.settings:NovaSettings"
@@ -178,6 +179,7 @@ def _parser() -> argparse.ArgumentParser:
         )
     add_audit_parser(commands)
     add_rotate_parser(commands)
+    add_rotation_status_parser(commands)
     return parser
 
 
@@ -196,7 +198,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     try:
         # The commands that keep their own parsers and exit statuses.
-        handler = {"audit": run_audit, "rotate": run_rotate}.get(args.command)
+        handler = {
+            "audit": run_audit,
+            "rotate": run_rotate,
+            "rotation-status": run_rotation_status,
+        }.get(args.command)
         if handler is not None:
             return handler(args)
         if args.command == "check":

@@ -236,6 +236,16 @@ class SecretSettings(BaseSettings):
         # A part of a nested model that no source gave: the model's own default.
         return Provenance("default", "default value")
 
+    def reload(self) -> Self:
+        """A new instance from the same sources, for the same environment (see nova_config.live).
+
+        Raises:
+            SettingsError: as construction does.
+        """
+        from nova_config.reload import reload  # noqa: PLC0415 - only apps that reload load it
+
+        return reload(self)
+
     @property
     def resolution(self) -> ResolutionRecord:
         """The record of this load: environment, sources consulted, provenance per field.
