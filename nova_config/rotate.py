@@ -2,10 +2,12 @@
 
 The steps return what the next one needs, so none depends on another having run before it:
 `locate` loads the settings once and returns the `Target` (the field, its store, its place and
-the version read); `validate` builds the model with the candidate; `write` changes that one key
-in that store and returns the `Rotation` (old and new version); `audit_rotation` writes the
-`secret_rotated` event. `rotate_cli.py` runs them in that order, reading the value and asking
-for confirmation in between. No step ever shows, logs or records a value.
+the version read), and `locate_loaded` the settings built by that load as well (a database
+rotation connects with them, `rotate_db.py`); `validate` builds the model with the candidate;
+`write` changes that one key in that store and returns the `Rotation` (old and new version);
+`audit_rotation` writes the `secret_rotated` event. `rotate_cli.py` runs them in that order,
+reading the value and asking for confirmation in between. No step ever shows, logs or records
+a value.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from __future__ import annotations
 import logging
 import os
 import stat
-from typing import NamedTuple
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 from nova_config.errors import RotationConflictError, RotationError, SettingsError, UsageError
 from nova_config.fields import FieldPlan
@@ -78,6 +81,26 @@ class Rotation(NamedTuple):
         return f"{where}: version {self.old_version or '-'} -> {self.new_version or '-'}"
 
 
+class Staged(NamedTuple):
+    """One key in its store during a database rotation: the value served, and the one pending.
+
+    The values are `HiddenStr`, so the tuple's repr shows none of them.
+
+    Attributes:
+        current: the value the app reads now.
+        version: the version that serves it (Vault: the path's KV v2 version; AWS: the
+            VersionId of AWSCURRENT).
+        pending: the new value a rotation has staged and not yet promoted, or None.
+        pending_version: the version that holds it (Vault: the same as `version`, the pending
+            value being a key beside the current one; AWS: the VersionId of AWSPENDING).
+    """
+
+    current: HiddenStr
+    version: str | None
+    pending: HiddenStr | None = None
+    pending_version: str | None = None
+
+
 def find_plan(cls: type[SecretSettings], field: str) -> FieldPlan:
     """The secret field named `field` (its name or its variable, in any case).
 
@@ -94,12 +117,17 @@ def find_plan(cls: type[SecretSettings], field: str) -> FieldPlan:
     raise UsageError(f"{cls.__name__} has no setting {field!r} (its secrets: {names})")
 
 
-def _record_of(cls: type[SecretSettings]) -> ResolutionRecord:
-    """The record of one load; a load that failed on values only still says where each was."""
+def _record_of(
+    cls: type[SecretSettings],
+) -> tuple[ResolutionRecord, SecretSettings | SettingsError]:
+    """The record of one load, and the settings it built or the error of their values: a load
+    that failed on values only still says where each was."""
     try:
-        return cls().resolution
+        settings = cls()
     except SettingsError as exc:
         failed = exc
+    else:
+        return settings.resolution, settings
     # Invalid or missing values (problems naming a variable) leave the record whole, and an
     # invalid current value is what a rotation may be for; a store that failed does not.
     stores = [p for p in failed.problems if p.variable is None]
@@ -108,11 +136,23 @@ def _record_of(cls: type[SecretSettings]) -> ResolutionRecord:
     if stores:
         # Only the stores' causes: the fields they would have served are missing because of them.
         raise SettingsError(stores, title=TITLE, resolution=failed.resolution)
-    return failed.resolution
+    return failed.resolution, failed
 
 
 def locate(cls: type[SecretSettings], field: str) -> Target:
     """Load the settings once, as the app would in this environment, and find the field's store.
+
+    Raises:
+        UsageError, SettingsError: as `locate_loaded`.
+    """
+    return locate_loaded(cls, field)[0]
+
+
+def locate_loaded(
+    cls: type[SecretSettings], field: str
+) -> tuple[Target, SecretSettings | SettingsError]:
+    """`locate`, also returning the settings that load built, or the error of their values
+    (the current value is invalid, another field is missing).
 
     Raises:
         UsageError: no such secret, or it is not served by Vault or AWS Secrets Manager.
@@ -121,10 +161,10 @@ def locate(cls: type[SecretSettings], field: str) -> Target:
             while a store could not be read, so where it is kept is unknown.
     """
     plan = find_plan(cls, field)
-    record = _record_of(cls)
+    record, settings = _record_of(cls)
     origin = record.provenance.get(plan.name)
     if origin is not None and origin.source in STORES:
-        return Target(cls, plan, origin, record.environment)
+        return Target(cls, plan, origin, record.environment), settings
     if record.failed:
         causes = "; ".join(record.failed.values())
         raise SettingsError(
@@ -233,22 +273,31 @@ def check_audit_log() -> None:
         raise refused(f"the audit log {path} ({AUDIT_LOG}) is not a regular file")
 
 
-def audit_rotation(target: Target, rotation: Rotation) -> None:
+def audit_rotation(
+    target: Target, rotation: Rotation, extra: Mapping[str, Any] | None = None
+) -> None:
     """Write the `secret_rotated` event to the audit log and the audit logger, when either is on.
 
     The rotation is done by then: an audit log that cannot be written is logged as an error
     (`record_event`), not raised; `check_audit_log` refuses such a log before the write.
+
+    Args:
+        target: the field rotated.
+        rotation: where, and the versions.
+        extra: more keys after the rotation's (a database rotation's step and outcome); never
+            a value.
     """
     if not audit_wanted():
         return
     from nova_config.audit import record_event  # noqa: PLC0415 - only when audit is on
 
-    own = {"event": "secret_rotated", **rotation._asdict()}
+    own = {"event": "secret_rotated", **rotation._asdict(), **(extra or {})}
     record_event(target.settings_name, target.environment, HiddenEnviron(os.environ), own)
 
 
 __all__ = [
     "Rotation",
+    "Staged",
     "Target",
     "audit_rotation",
     "audit_wanted",
@@ -256,6 +305,7 @@ __all__ = [
     "conflict",
     "find_plan",
     "locate",
+    "locate_loaded",
     "refused",
     "validate",
     "write",

@@ -15,16 +15,17 @@ from typing import TextIO
 from nova_config.errors import SettingsError, UsageError
 from nova_config.hidden import HiddenStr
 from nova_config.rotate import (
-    Rotation,
     Target,
     audit_rotation,
     audit_wanted,
     check_audit_log,
     locate,
+    locate_loaded,
     refused,
     validate,
     write,
 )
+from nova_config.settings import SecretSettings
 from nova_config.sources.base import ENVIRONMENTS
 
 DEFAULT_SETTINGS = "nova_config.settings:NovaSettings"
@@ -69,6 +70,12 @@ def add_rotate_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         metavar="LENGTH",
         help=f"a random URL-safe value of LENGTH characters (default {DEFAULT_LENGTH})",
     )
+    rotate.add_argument(
+        "--database",
+        action="store_true",
+        help="also set it as the database role's password (TIMESCALE_PASSWORD): staged as "
+        "pending, set, tested with a new connection, then promoted; a second run resumes",
+    )
     rotate.add_argument("--yes", action="store_true", help="do not ask before writing")
     rotate.add_argument("--json", action="store_true", help="print the result as JSON")
 
@@ -111,41 +118,71 @@ def read_value(target: Target, stdin: TextIO) -> HiddenStr:
     return HiddenStr(line[: len(line) - cut])
 
 
-def _confirm(target: Target, stdin: TextIO, err: TextIO) -> bool:
+def _confirm(target: Target, stdin: TextIO, err: TextIO, also: str = "") -> bool:
     err.write(
-        f"write a new value of {target.plan.variable} to {target.origin} "
+        f"write a new value of {target.plan.variable} to {target.origin}{also} "
         f"in {target.environment}? [y/N] "
     )
     err.flush()
     return stdin.readline().strip().lower() in ("y", "yes")
 
 
-def _steps(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    """Locate, read, validate, confirm, write, audit; errors go up to `run_rotate`."""
-    from nova_config.cli import load_class  # noqa: PLC0415 - cli.py imports this module
-
-    target = locate(load_class(args.settings), args.field)
+def _candidate(args: argparse.Namespace, target: Target, err: TextIO, also: str = "") -> HiddenStr:
+    """The new value, generated or read, validated by the model, and confirmed on a terminal."""
     stdin = sys.stdin
     try:
         candidate = generate(args.generate) if args.generate else read_value(target, stdin)
         validate(target, candidate)
-        if not args.yes and stdin.isatty() and not _confirm(target, stdin, err):
+        if not args.yes and stdin.isatty() and not _confirm(target, stdin, err, also):
             raise refused("declined; nothing was written")
     except (KeyboardInterrupt, EOFError):
         raise refused("interrupted; nothing was written") from None
+    return candidate
+
+
+def _steps(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Locate, read, validate, confirm, write, audit; errors go up to `run_rotate`."""
+    from nova_config.cli import load_class  # noqa: PLC0415 - cli.py imports this module
+
+    if args.database:
+        return _database_steps(load_class(args.settings), args, out, err)
+    target = locate(load_class(args.settings), args.field)
+    candidate = _candidate(args, target, err)
     if audit_wanted():
         check_audit_log()
     rotation = write(target, candidate)
-    _show(rotation, as_json=args.json, out=out)
+    _show(rotation._asdict(), rotation.describe(), as_json=args.json, out=out)
     audit_rotation(target, rotation)
     return EXIT_OK
 
 
-def _show(rotation: Rotation, *, as_json: bool, out: TextIO) -> None:
-    if as_json:
-        out.write(json.dumps(rotation._asdict(), indent=2) + "\n")
-    else:
-        out.write(rotation.describe() + "\n")
+def _database_steps(
+    cls: type[SecretSettings], args: argparse.Namespace, out: TextIO, err: TextIO
+) -> int:
+    """Locate, settle an earlier run, read, validate, confirm, then the four steps (audited)."""
+    from nova_config import rotate_db  # noqa: PLC0415 - psycopg only with --database
+
+    target, settings = locate_loaded(cls, args.field)
+    job = rotate_db.prepare(target, settings)
+    if audit_wanted():
+        check_audit_log()
+    begun = rotate_db.begin(job)
+    if begun.rolled_back:
+        err.write(
+            f"nova-config: removed the pending value of an unfinished rotation of "
+            f"{target.plan.variable}: the database still takes the current one\n"
+        )
+    done = begun.done
+    if done is None:
+        also = f" and set it as the password of {job.database.shown}"
+        candidate = _candidate(args, target, err, also)
+        done = rotate_db.rotate_database(job, begun.staged, candidate)
+    _show(done.as_dict(), done.describe(), as_json=args.json, out=out)
+    return EXIT_OK
+
+
+def _show(shown: dict[str, object], line: str, *, as_json: bool, out: TextIO) -> None:
+    out.write(json.dumps(shown, indent=2) + "\n" if as_json else line + "\n")
     out.flush()
 
 
@@ -155,8 +192,10 @@ def run_rotate(args: argparse.Namespace) -> int:
     Returns:
         0 when the value was written (an audit log that fails after the write is logged as
         an error: the rotation is done); 1 when nothing was written (a store unreachable or
-        denied, an invalid value, a conflict, declined, an audit log that cannot be opened);
-        2 for a usage error (an unknown field, a field no store serves).
+        denied, an invalid value, a conflict, declined, an audit log that cannot be opened;
+        with --database, a step that failed, its changes undone where that is safe);
+        2 for a usage error (an unknown field, a field no store serves, --database for
+        another field or on KV v1).
     """
     out, err = sys.stdout, sys.stderr
     try:

@@ -10,5 +10,6 @@ pytest_plugins = [
     "tests.support.fixtures",
     "tests.support.openbao_fixtures",
     "tests.support.moto_fixtures",
+    "tests.support.postgres_fixtures",
     "tests.support.discord_fixtures",
 ]

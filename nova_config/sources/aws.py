@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import re
 from functools import partial
@@ -35,9 +34,9 @@ from nova_config.errors import (
 from nova_config.fields import FieldPlan
 from nova_config.sources.aws_errors import (
     BAD_ENDPOINT,
-    LOG_FILTER,
     Failure,
     failure_of,
+    hide_secrets_in_botocore_logs,
 )
 from nova_config.sources.base import Found, LoadContext, Source, SourceResult
 from nova_config.sources.common import Claims, ClientCache, seconds, shown_url
@@ -116,7 +115,7 @@ def _new_client(timeout: float) -> SecretsManagerClient:
     from boto3.session import Session  # noqa: PLC0415 - the SDK only when used
     from botocore.config import Config  # noqa: PLC0415 - same
 
-    logging.getLogger("botocore.parsers").addFilter(LOG_FILTER)  # twice is a no-op
+    hide_secrets_in_botocore_logs()
     config = Config(
         connect_timeout=timeout,
         read_timeout=timeout,

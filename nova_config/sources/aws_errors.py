@@ -66,6 +66,30 @@ class HideSecretBodies(logging.Filter):
 LOG_FILTER = HideSecretBodies()
 
 
+class HideSecretRequests(logging.Filter):
+    """botocore logs each request's parameters at DEBUG, and a PutSecretValue body is the
+    secret (HideSecretBodies hides the answers; this, the requests)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and any(
+            isinstance(a, dict) and any(m in str(a.get("body", "")) for m in _SECRET_MEMBERS)
+            for a in args
+        ):
+            record.args = (args[0], "<a Secrets Manager request, hidden by nova-config>")
+        return True
+
+
+_SECRET_MEMBERS = ('"SecretString"', '"SecretBinary"')
+REQUEST_FILTER = HideSecretRequests()
+
+
+def hide_secrets_in_botocore_logs() -> None:
+    """Install both filters on botocore's loggers (installing one twice is a no-op)."""
+    logging.getLogger("botocore.parsers").addFilter(LOG_FILTER)
+    logging.getLogger("botocore.endpoint").addFilter(REQUEST_FILTER)
+
+
 def failure_of(exc: Exception, timeout: float) -> Failure | None:
     """An SDK error as (error class, wording); None when the secret (or stage) does not exist."""
     from botocore.exceptions import ClientError  # noqa: PLC0415 - the SDK only when used
@@ -95,7 +119,9 @@ __all__ = [
     "BAD_ENDPOINT",
     "ERRORS",
     "LOG_FILTER",
+    "REQUEST_FILTER",
     "Failure",
     "HideSecretBodies",
     "failure_of",
+    "hide_secrets_in_botocore_logs",
 ]
