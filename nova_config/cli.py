@@ -11,13 +11,12 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from nova_config.audit_cli import add_audit_parser, run_audit
+from nova_config.cli_options import add_settings_option
 from nova_config.errors import SecretFieldError, SettingsError, UsageError
 from nova_config.provenance import ResolutionRecord
 from nova_config.rotate_cli import add_rotate_parser, run_rotate
 from nova_config.rotation_status_cli import add_rotation_status_parser, run_rotation_status
 from nova_config.settings import SecretSettings
-
-DEFAULT_SETTINGS = "nova_config.settings:NovaSettings"
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
@@ -171,12 +170,7 @@ def _parser() -> argparse.ArgumentParser:
     example_cmd = commands.add_parser("example", help="print the .env.example for the settings")
     example_cmd.add_argument("-o", "--output", help="write to this file instead of stdout")
     for command in (check_cmd, example_cmd):
-        command.add_argument(
-            "--settings",
-            default=DEFAULT_SETTINGS,
-            metavar="MODULE:CLASS",
-            help=f"the settings class (default {DEFAULT_SETTINGS})",
-        )
+        add_settings_option(command)
     add_audit_parser(commands)
     add_rotate_parser(commands)
     add_rotation_status_parser(commands)

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Iterator
 from typing import TextIO
 
+from nova_config.cli_options import add_env_option, add_settings_option
 from nova_config.errors import SettingsError, UsageError
 from nova_config.hidden import HiddenStr
 from nova_config.rotate import (
@@ -26,9 +27,7 @@ from nova_config.rotate import (
     write,
 )
 from nova_config.settings import SecretSettings
-from nova_config.sources.base import ENVIRONMENTS
 
-DEFAULT_SETTINGS = "nova_config.settings:NovaSettings"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_LENGTH = 32
 # Below 16 URL-safe characters (96 bits) a generated secret is too easy to guess; far above
@@ -53,15 +52,8 @@ def add_rotate_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         "terminal, or --generate; it is never an argument and never printed.",
     )
     rotate.add_argument("field", metavar="FIELD", help="the field's name or variable, any case")
-    rotate.add_argument(
-        "--settings",
-        default=DEFAULT_SETTINGS,
-        metavar="MODULE:CLASS",
-        help=f"the settings class (default {DEFAULT_SETTINGS})",
-    )
-    rotate.add_argument(
-        "--env", choices=ENVIRONMENTS, help="the environment (default NOVA_ENV, else development)"
-    )
+    add_settings_option(rotate)
+    add_env_option(rotate)
     rotate.add_argument(
         "--generate",
         nargs="?",

@@ -12,9 +12,9 @@ from datetime import timedelta
 from typing import Any, TextIO
 
 from nova_config.audit_cli import UNITS
+from nova_config.cli_options import add_env_option, add_settings_option
 from nova_config.errors import SettingsError
 from nova_config.rotation_status import DEFAULT_MAX_AGE, SecretAge, rotation_status
-from nova_config.sources.base import ENVIRONMENTS
 
 EXIT_OK, EXIT_OVERDUE = 0, 1
 
@@ -39,7 +39,6 @@ def add_rotation_status_parser(
     subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
 ) -> None:
     """Add `rotation-status` to a command line's subcommands."""
-    from nova_config.cli import DEFAULT_SETTINGS  # noqa: PLC0415 - cli.py imports this module
 
     command = subparsers.add_parser(
         "rotation-status", help="show each secret's age and whether it is overdue for rotation"
@@ -51,15 +50,8 @@ def add_rotation_status_parser(
         metavar="AGE",
         help="overdue when older than this: 90d, 12h, 30m (default 90d)",
     )
-    command.add_argument(
-        "--settings",
-        default=DEFAULT_SETTINGS,
-        metavar="MODULE:CLASS",
-        help=f"the settings class (default {DEFAULT_SETTINGS})",
-    )
-    command.add_argument(
-        "--env", choices=ENVIRONMENTS, help="the environment to load (default NOVA_ENV)"
-    )
+    add_settings_option(command)
+    add_env_option(command)
     command.add_argument("--json", action="store_true", help="print a JSON report")
 
 
