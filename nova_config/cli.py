@@ -1,4 +1,8 @@
-"""The `nova-config` command: `check` a settings class, print its `example` file."""
+"""The `nova-config` command: `check`, `example`, and the commands of their own modules.
+
+`audit`, `rotate`, `rotation-status`, `scan`, `policy` and `doctor` each keep their parser and exit
+statuses in their own module; this one dispatches to them.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +16,13 @@ from typing import Any, TextIO
 
 from nova_config.audit_cli import add_audit_parser, run_audit
 from nova_config.cli_options import add_settings_option
+from nova_config.doctor_cli import add_doctor_parser, run_doctor
 from nova_config.errors import SecretFieldError, SettingsError, UsageError
+from nova_config.policy_cli import add_policy_parser, run_policy
 from nova_config.provenance import ResolutionRecord
 from nova_config.rotate_cli import add_rotate_parser, run_rotate
 from nova_config.rotation_status_cli import add_rotation_status_parser, run_rotation_status
+from nova_config.scan_cli import add_scan_parser, run_scan
 from nova_config.settings import SecretSettings
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
@@ -174,6 +181,9 @@ def _parser() -> argparse.ArgumentParser:
     add_audit_parser(commands)
     add_rotate_parser(commands)
     add_rotation_status_parser(commands)
+    add_scan_parser(commands)
+    add_policy_parser(commands)
+    add_doctor_parser(commands)
     return parser
 
 
@@ -196,6 +206,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "audit": run_audit,
             "rotate": run_rotate,
             "rotation-status": run_rotation_status,
+            "scan": run_scan,
+            "policy": run_policy,
+            "doctor": run_doctor,
         }.get(args.command)
         if handler is not None:
             return handler(args)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from nova_config.sources.base import ENVIRONMENTS
 
@@ -26,4 +29,22 @@ def add_env_option(command: argparse.ArgumentParser) -> None:
     )
 
 
-__all__ = ["DEFAULT_SETTINGS", "add_env_option", "add_settings_option"]
+@contextmanager
+def environment_set(name: str | None) -> Iterator[None]:
+    """NOVA_ENV set to `name` for the block (loads and stores read it), then as it was.
+
+    With `name` None (no `--env`), NOVA_ENV is left as it is.
+    """
+    before = os.environ.get("NOVA_ENV")
+    if name is not None:
+        os.environ["NOVA_ENV"] = name
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("NOVA_ENV", None)
+        else:
+            os.environ["NOVA_ENV"] = before
+
+
+__all__ = ["DEFAULT_SETTINGS", "add_env_option", "add_settings_option", "environment_set"]

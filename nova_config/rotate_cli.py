@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import getpass
 import json
-import os
 import secrets
 import sys
-from collections.abc import Iterator
 from typing import TextIO
 
-from nova_config.cli_options import add_env_option, add_settings_option
+from nova_config.cli_options import add_env_option, add_settings_option, environment_set
 from nova_config.errors import SettingsError, UsageError
 from nova_config.hidden import HiddenStr
 from nova_config.rotate import (
@@ -70,23 +67,6 @@ def add_rotate_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     )
     rotate.add_argument("--yes", action="store_true", help="do not ask before writing")
     rotate.add_argument("--json", action="store_true", help="print the result as JSON")
-
-
-@contextlib.contextmanager
-def _environment(name: str | None) -> Iterator[None]:
-    """NOVA_ENV set to `name` for the command (loads and stores read it), then restored."""
-    if name is None:
-        yield
-        return
-    before = os.environ.get("NOVA_ENV")
-    os.environ["NOVA_ENV"] = name
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ["NOVA_ENV"]
-        else:
-            os.environ["NOVA_ENV"] = before
 
 
 def generate(length: int = DEFAULT_LENGTH) -> HiddenStr:
@@ -191,7 +171,7 @@ def run_rotate(args: argparse.Namespace) -> int:
     """
     out, err = sys.stdout, sys.stderr
     try:
-        with _environment(args.env):
+        with environment_set(args.env):
             return _steps(args, out, err)
     except UsageError as exc:
         err.write(f"nova-config: {exc}\n")

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any, TextIO
 
 from nova_config.audit_cli import UNITS
-from nova_config.cli_options import add_env_option, add_settings_option
+from nova_config.cli_options import add_env_option, add_settings_option, environment_set
 from nova_config.errors import SettingsError
 from nova_config.rotation_status import DEFAULT_MAX_AGE, SecretAge, rotation_status
 
@@ -55,21 +52,6 @@ def add_rotation_status_parser(
     command.add_argument("--json", action="store_true", help="print a JSON report")
 
 
-@contextmanager
-def _environment(name: str | None) -> Iterator[None]:
-    """NOVA_ENV set to `name` for the block (as a load reads it), then as it was."""
-    before = os.environ.get("NOVA_ENV")
-    if name is not None:
-        os.environ["NOVA_ENV"] = name
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop("NOVA_ENV", None)
-        else:
-            os.environ["NOVA_ENV"] = before
-
-
 def run_rotation_status(args: argparse.Namespace) -> int:
     """Run `rotation-status` as parsed by `add_rotation_status_parser`'s parser.
 
@@ -82,7 +64,7 @@ def run_rotation_status(args: argparse.Namespace) -> int:
     from nova_config.cli import EXIT_INVALID, load_class  # noqa: PLC0415 - cli.py imports this
 
     out = sys.stdout
-    with _environment(args.env):
+    with environment_set(args.env):
         try:
             settings = load_class(args.settings)()
             ages = rotation_status(settings, args.max_age)
