@@ -12,4 +12,5 @@ pytest_plugins = [
     "tests.support.moto_fixtures",
     "tests.support.postgres_fixtures",
     "tests.support.discord_fixtures",
+    "tests.support.rotation_fixtures",
 ]

@@ -6,8 +6,6 @@ builds it; standard input is replaced by a pipe or by a stand-in terminal.
 
 from __future__ import annotations
 
-import argparse
-import io
 import json
 import logging
 import os
@@ -15,7 +13,7 @@ import string
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -29,7 +27,6 @@ from nova_config.auditchain import COMMON_KEYS, lines_of
 from nova_config.errors import RotationConflictError, StoreAccessError, StoreUnavailableError
 from nova_config.rotate import locate, validate, write
 from nova_config.rotate_aws import write_aws
-from nova_config.rotate_cli import add_rotate_parser, run_rotate
 from nova_config.rotate_vault import write_vault
 from nova_config.sources import aws
 from tests.support.data import (
@@ -47,44 +44,13 @@ from tests.support.moto import (
     boto_environ,
 )
 from tests.support.openbao import KV1_MOUNT, OpenBao
+from tests.support.rotation import Result, Rotate, Terminal
 
 pytestmark = pytest.mark.usefixtures("fresh_logins")
 
 NEW = "rotated-pass-4c1d9e"
 OTHER = {"unrelated_key": "keep-me-3f7a", "timescale_port": 6543}
 URLSAFE = frozenset(string.ascii_letters + string.digits + "-_")
-
-
-class Result(NamedTuple):
-    code: int
-    out: str
-    err: str
-
-
-class Terminal(io.StringIO):
-    """Standard input as a terminal: what `readline` answers (the confirmation) is given."""
-
-    def isatty(self) -> bool:
-        return True
-
-
-Rotate = Callable[..., Result]
-
-
-@pytest.fixture
-def rotate(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Rotate:
-    """Run `nova-config rotate ARGV` in process with `stdin` as standard input."""
-
-    def run(*argv: str, stdin: io.StringIO | str = "") -> Result:
-        parser = argparse.ArgumentParser(prog="nova-config")
-        add_rotate_parser(parser.add_subparsers(dest="command", required=True))
-        args = parser.parse_args(["rotate", *argv])
-        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin) if isinstance(stdin, str) else stdin)
-        code = run_rotate(args)
-        captured = capsys.readouterr()
-        return Result(code, captured.out, captured.err)
-
-    return run
 
 
 # --- Vault -------------------------------------------------------------------------------------

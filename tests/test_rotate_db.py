@@ -7,8 +7,6 @@ with `timescale_dsn()`.
 
 from __future__ import annotations
 
-import argparse
-import io
 import json
 import logging
 import socket
@@ -32,7 +30,6 @@ from nova_config import rotate_db as db
 from nova_config.auditchain import lines_of
 from nova_config.errors import RotationConflictError, RotationError, StoreUnavailableError
 from nova_config.rotate import locate_loaded
-from nova_config.rotate_cli import add_rotate_parser, run_rotate
 from nova_config.rotate_postgres import Database
 from nova_config.sources import aws
 from tests.support.data import VALID_FIELDS, VAULT_SECRETS
@@ -41,43 +38,12 @@ from tests.support.loopback import HOST
 from tests.support.moto import FAKE_KEY_ID, FAKE_SECRET_KEY, REGION, MotoServer
 from tests.support.openbao import KV1_MOUNT, OpenBao
 from tests.support.postgres import DATABASE, Postgres, password
+from tests.support.rotation import Result, Rotate, Terminal
 
 pytestmark = pytest.mark.usefixtures("fresh_logins")
 
 STEPS = ("create", "set", "test", "finish")
 URLSAFE = frozenset(string.ascii_letters + string.digits + "-_")
-
-
-class Result(NamedTuple):
-    code: int
-    out: str
-    err: str
-
-
-Rotate = Callable[..., Result]
-
-
-class Terminal(io.StringIO):
-    """Standard input as a terminal: what `readline` answers (the confirmation) is given."""
-
-    def isatty(self) -> bool:
-        return True
-
-
-@pytest.fixture
-def rotate(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Rotate:
-    """Run `nova-config rotate ARGV` in process with `stdin` as standard input."""
-
-    def run(*argv: str, stdin: io.StringIO | str = "") -> Result:
-        parser = argparse.ArgumentParser(prog="nova-config")
-        add_rotate_parser(parser.add_subparsers(dest="command", required=True))
-        args = parser.parse_args(["rotate", *argv])
-        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin) if isinstance(stdin, str) else stdin)
-        code = run_rotate(args)
-        captured = capsys.readouterr()
-        return Result(code, captured.out, captured.err)
-
-    return run
 
 
 # --- the database and the stores, as the tests see them -----------------------------------------
