@@ -63,7 +63,11 @@ class Role(NamedTuple):
 @pytest.fixture
 def role(postgres: Postgres, monkeypatch: pytest.MonkeyPatch) -> Role:
     """A new role with a random password; the settings point at it (TIMESCALE_*)."""
-    name = f"nova_{uuid.uuid4().hex[:10]}"
+    return new_role(postgres, monkeypatch, f"nova_{uuid.uuid4().hex[:10]}")
+
+
+def new_role(postgres: Postgres, monkeypatch: pytest.MonkeyPatch, name: str) -> Role:
+    """Create a role with a random password, and point the settings at it (TIMESCALE_*)."""
     initial = password()
     postgres.create_role(name, initial)
     monkeypatch.setenv("TIMESCALE_HOST", HOST)
@@ -324,13 +328,8 @@ def test_a_role_name_that_needs_quoting_is_quoted(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Upper case, a space, a hyphen and a quote: an identifier, never spliced in."""
-    name = f'Nova Rotate-"{uuid.uuid4().hex[:6]}'
-    initial = password()
-    postgres.create_role(name, initial)
-    monkeypatch.setenv("TIMESCALE_HOST", HOST)
-    monkeypatch.setenv("TIMESCALE_PORT", str(postgres.port))
-    monkeypatch.setenv("TIMESCALE_USER", name)
-    monkeypatch.setenv("TIMESCALE_DB", DATABASE)
+    quoted = new_role(postgres, monkeypatch, f'Nova Rotate-"{uuid.uuid4().hex[:6]}')
+    name, initial = quoted.name, quoted.initial
     VaultKept(at_vault, f"{base}/development").seed(initial)
     assert rotate("timescale_password", "--database", "--generate").code == 0
     assert postgres.accepts(name, served())
