@@ -13,4 +13,5 @@ pytest_plugins = [
     "tests.support.postgres_fixtures",
     "tests.support.discord_fixtures",
     "tests.support.rotation_fixtures",
+    "tests.support.raft_fixtures",
 ]

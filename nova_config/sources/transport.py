@@ -11,8 +11,8 @@ waited for only until the deadline.
 
 Redirects are never followed by `requests` here (it re-sends every header but `Authorization`
 and `Cookie` to any host a 3xx names, so `X-Vault-Token` or a login body would go with them).
-`follow()` follows at most one, only to the address the caller configured, never from https to
-http, as Vault's own Go client does.
+`follow()` follows at most one, only to an address the caller configured (one, or a cluster's
+nodes), never from https to http, as Vault's own Go client does.
 """
 
 from __future__ import annotations
@@ -206,7 +206,11 @@ def deadline_session() -> requests.Session:
     return session
 
 
-def origin(url: str) -> tuple[str, str, int | None]:
+# Scheme, host and port.
+Origin = tuple[str, str, int | None]
+
+
+def origin(url: str) -> Origin:
     """Scheme, host and port of a URL, the port filled in from the scheme."""
     parts = urlsplit(url)
     default = {"http": 80, "https": 443}.get(parts.scheme)
@@ -225,7 +229,7 @@ def shown_origin(url: str) -> str:
 def follow(
     session: requests.Session,
     request: requests.PreparedRequest,
-    allowed: tuple[str, str, int | None],
+    allowed: Origin | frozenset[Origin],
     deadline: float,
     **send: Any,
 ) -> requests.Response:
@@ -234,7 +238,8 @@ def follow(
     Args:
         session: a `deadline_session()`.
         request: the request, prepared with its credentials.
-        allowed: the origin (`origin()`) a redirect may lead to.
+        allowed: the origin (`origin()`) a redirect may lead to, or a set of them (the nodes
+            of a cluster).
         deadline: the `time.monotonic()` by which every connection and read must be done.
         **send: the keyword arguments of `Session.send` (timeout, verify, cert, proxies).
 
@@ -245,10 +250,11 @@ def follow(
         RedirectRefused: a redirect to another origin, from https to http, or a second one.
         requests.RequestException: the transport failed, or the deadline passed.
     """
+    origins = frozenset((allowed,)) if isinstance(allowed, tuple) else allowed
     previous = getattr(_local, "deadline", None)
     _local.deadline = deadline
     try:
-        return _follow(session, request, allowed, send)
+        return _follow(session, request, origins, send)
     finally:
         _local.deadline = previous
 
@@ -256,19 +262,20 @@ def follow(
 def _follow(
     session: requests.Session,
     request: requests.PreparedRequest,
-    allowed: tuple[str, str, int | None],
+    allowed: frozenset[Origin],
     send: dict[str, Any],
 ) -> requests.Response:
     response = _send(session, request, send)
     if not _is_redirect(response):
         return response
-    target = _target(request, response, allowed)
+    target, where = _target(request, response, allowed)
     response.close()
     again = request.copy()
     again.prepare_url(target, None)
     # The URL as it will be sent, read by the parser that will connect: a Location such as
-    # `http://evil\@vault:8200/` is vault's to urllib.parse but evil's to urllib3.
-    if _sent_origin(again.url or "") != allowed:
+    # `http://evil\@vault:8200/` is vault's to urllib.parse but evil's to urllib3. Both
+    # parsers must read the same allowed origin.
+    if _sent_origin(again.url or "") != where:
         raise RedirectRefused(
             "redirected to an address that URL parsers read differently; not followed, so no "
             "credential was sent"
@@ -294,7 +301,7 @@ def _send(
     return response
 
 
-def _sent_origin(url: str) -> tuple[str, str, int | None] | None:
+def _sent_origin(url: str) -> Origin | None:
     from urllib3.util import parse_url  # noqa: PLC0415 - with requests only
 
     try:
@@ -314,28 +321,31 @@ def _is_redirect(response: requests.Response) -> bool:
 def _target(
     request: requests.PreparedRequest,
     response: requests.Response,
-    allowed: tuple[str, str, int | None],
-) -> str:
+    allowed: frozenset[Origin],
+) -> tuple[str, Origin]:
+    """Where a redirect leads, and its origin, when it may be followed."""
     target = urljoin(request.url or "", response.headers["location"])
     try:
         where = origin(target)
     except ValueError:
         raise RedirectRefused("redirected to an address that is not a valid URL") from None
-    if allowed[0] == "https" and where[0] != "https":
+    if origin(request.url or "")[0] == "https" and where[0] != "https":
         raise RedirectRefused(
             f"redirected from https to {where[0] or 'another scheme'} ({shown_origin(target)}); "
             "refused, so nothing is sent unencrypted"
         )
-    if where != allowed:
+    if where not in allowed:
+        which = "the configured address" if len(allowed) == 1 else "a configured address"
         raise RedirectRefused(
-            f"redirected to {shown_origin(target)}, which is not the configured address; "
+            f"redirected to {shown_origin(target)}, which is not {which}; "
             "not followed, so no credential was sent there"
         )
-    return target
+    return target, where
 
 
 __all__ = [
     "REDIRECT_STATUSES",
+    "Origin",
     "RedirectRefused",
     "deadline_session",
     "follow",

@@ -63,6 +63,28 @@ def _is_address(addr: str) -> bool:
         return False
 
 
+def _addresses(raw: str) -> tuple[Address, ...]:
+    """VAULT_ADDR's addresses: one, or a comma list of a cluster's nodes (duplicates dropped).
+
+    Raises:
+        SourceConfigError: an entry is not an address; it is not repeated (it may carry a user
+            and password), only its position when there are several.
+    """
+    entries = [Address(entry.strip().rstrip("/")) for entry in raw.split(",")]
+    # Not kept in this frame: its locals reach error trackers, and the text may hold a password
+    # (each Address's repr leaves it out).
+    del raw
+    several = len(entries) > 1
+    for position, addr in enumerate(entries, 1):
+        if not _is_address(addr):
+            which = f" (entry {position} of the comma list)" if several else ""
+            raise SourceConfigError(
+                f"VAULT_ADDR must be an http:// or https:// address with a valid host and "
+                f"port{which}"
+            )
+    return tuple(dict.fromkeys(entries))
+
+
 class VaultConfig(NamedTuple):
     """Where and how to read Vault, from the Vault CLI's variables and NOVA_VAULT_*."""
 
@@ -76,6 +98,9 @@ class VaultConfig(NamedTuple):
     timeout: float
     deadline: float
     retries: int
+    # Every node of the cluster, in order of preference (VAULT_ADDR as a comma list); `addr`
+    # is the first. Empty only in a config built by hand: `nodes` then falls back to `addr`.
+    addrs: tuple[Address, ...] = ()
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str], environment: str) -> VaultConfig:
@@ -84,12 +109,7 @@ class VaultConfig(NamedTuple):
         Raises:
             SourceConfigError: a variable holds a value the source cannot use.
         """
-        addr = Address((environ.get("VAULT_ADDR") or DEFAULT_ADDR).strip().rstrip("/"))
-        if not _is_address(addr):
-            # The address is not repeated: it may carry a user and password.
-            raise SourceConfigError(
-                "VAULT_ADDR must be an http:// or https:// address with a valid host and port"
-            )
+        addrs = _addresses(environ.get("VAULT_ADDR") or DEFAULT_ADDR)
         skip = flag(environ, "VAULT_SKIP_VERIFY")
         # Then the bundle variables requests itself would honour, as a plain hvac client does.
         verify: bool | str = (
@@ -133,7 +153,8 @@ class VaultConfig(NamedTuple):
         if not paths:
             raise SourceConfigError("NOVA_VAULT_PATH names no path")
         return cls(
-            addr=addr,
+            addr=addrs[0],
+            addrs=addrs,
             namespace=environ.get("VAULT_NAMESPACE") or None,
             verify=verify,
             cert=cert,
@@ -146,13 +167,23 @@ class VaultConfig(NamedTuple):
         )
 
     @property
+    def nodes(self) -> tuple[Address, ...]:
+        """Every address of the cluster, in the configured order (one for a single Vault)."""
+        return self.addrs or (self.addr,)
+
+    @property
     def shown(self) -> str:
-        """The address as messages show it: without a user or password it may carry."""
-        return shown_url(self.addr)
+        """The address (or the comma list) as messages show it: without a user or password."""
+        return ", ".join(shown_url(addr) for addr in self.nodes)
 
     def login_key(self, credentials: Credentials) -> tuple[object, ...]:
-        """What one cached login is for: this Vault, its namespace and TLS, and the credentials."""
-        return (self.addr, self.namespace, self.verify, self.cert, credentials.fingerprint)
+        """What one cached login is for: this Vault, its namespace and TLS, and the credentials.
+
+        A cluster's nodes share one login (a token is valid on every node), so the key holds
+        the whole list; a single address keys as it always did.
+        """
+        where: object = self.addr if len(self.nodes) == 1 else self.nodes
+        return (where, self.namespace, self.verify, self.cert, credentials.fingerprint)
 
     def url(self, path: str) -> str:
         """The API path that reads one secret path of the configured mount and KV version."""

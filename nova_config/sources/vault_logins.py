@@ -3,6 +3,9 @@
 A login costs a request and a TCP connection costs a handshake; both would otherwise repeat on
 every load. The cache is keyed by address, TLS settings, namespace and a digest of the
 credentials, keeps the most recent `MAX_LOGINS`, and is emptied in a forked child.
+
+Beside it, for a cluster (VAULT_ADDR as a comma list), the node that last answered, tried first
+by every later request of the process: kept and reset the same way.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ def fresh(login: Login) -> bool:
 def forget_logins() -> None:
     """Close and drop every cached Vault client (their tokens are not revoked)."""
     _logins.clear()
+    _working.clear()
 
 
 def cached(key: tuple[object, ...]) -> Login | None:
@@ -63,9 +67,38 @@ def drop(key: tuple[object, ...], login: Login) -> None:
     _logins.discard(key, login)
 
 
+# The node of each address list that last answered; nothing to close, only to forget after fork.
+_working: ClientCache[tuple[str, ...], str] = ClientCache(MAX_LOGINS, lambda _: None)
+
+
+def in_order(nodes: tuple[str, ...]) -> list[str]:
+    """A cluster's nodes in the order to try them: the last that answered, then the list's."""
+    first = _working.get(nodes)
+    if first is None or first == nodes[0]:
+        return list(nodes)
+    return [first, *(node for node in nodes if node != first)]
+
+
+def worked(nodes: tuple[str, ...], node: str) -> None:
+    """Remember the node that answered, for the rest of the process (not a forked child)."""
+    if len(nodes) > 1 and _working.get(nodes) != node:
+        _working.put(nodes, node)
+
+
 def lock_for(key: tuple[object, ...]) -> threading.Lock:
     """The lock one credential's logins are made under (single flight)."""
     return _logins.lock_for(key)
 
 
-__all__ = ["MAX_LOGINS", "Login", "cached", "drop", "forget_logins", "fresh", "keep", "lock_for"]
+__all__ = [
+    "MAX_LOGINS",
+    "Login",
+    "cached",
+    "drop",
+    "forget_logins",
+    "fresh",
+    "in_order",
+    "keep",
+    "lock_for",
+    "worked",
+]
