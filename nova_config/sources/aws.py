@@ -231,6 +231,10 @@ class AwsSource(Source):
         except Exception as exc:
             return _Reply(secret_id, failure=failure_of(exc, self.timeout))
         payload = response.get("SecretString", response.get("SecretBinary"))
+        if payload is None:
+            # Every real answer holds one of the two; botocore parses an answer cut short as {}.
+            cut = "unreachable: the answer held no SecretString or SecretBinary (cut short?)"
+            return _Reply(secret_id, failure=(StoreUnavailableError, cut))
         return _Reply(secret_id, payload, response.get("VersionId"))
 
     def _read(self, reply: _Reply, result: SourceResult) -> None:
