@@ -37,6 +37,9 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_audit_report.py
 	$(BIN)/python benchmarks/bench_watch.py
 	$(BIN)/python benchmarks/bench_scan.py
+	$(BIN)/python benchmarks/bench_backup.py
+	$(BIN)/python benchmarks/bench_vault_ha.py
+	$(BIN)/python benchmarks/bench_soak.py
 
 # pydantic-settings' own tests on BaseSettings and on SecretSettings; a measurement, not a gate.
 # Extra arguments through COMPAT_ARGS, e.g. `make compat COMPAT_ARGS="--list --min-percent 95"`.

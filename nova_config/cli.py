@@ -1,7 +1,7 @@
 """The `nova-config` command: `check`, `example`, and the commands of their own modules.
 
-`audit`, `rotate`, `rotation-status`, `scan`, `policy` and `doctor` each keep their parser and exit
-statuses in their own module; this one dispatches to them.
+`audit`, `rotate`, `rotation-status`, `scan`, `policy`, `doctor`, `backup` and `restore` keep
+their parsers and exit statuses in their own modules; this one dispatches to them.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from nova_config.audit_cli import add_audit_parser, run_audit
+from nova_config.backup_cli import add_backup_parser, run_backup, run_restore
 from nova_config.cli_options import add_settings_option
 from nova_config.doctor_cli import add_doctor_parser, run_doctor
 from nova_config.errors import SecretFieldError, SettingsError, UsageError
@@ -184,6 +185,7 @@ def _parser() -> argparse.ArgumentParser:
     add_scan_parser(commands)
     add_policy_parser(commands)
     add_doctor_parser(commands)
+    add_backup_parser(commands)
     return parser
 
 
@@ -209,6 +211,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "scan": run_scan,
             "policy": run_policy,
             "doctor": run_doctor,
+            "backup": run_backup,
+            "restore": run_restore,
         }.get(args.command)
         if handler is not None:
             return handler(args)

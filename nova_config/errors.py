@@ -23,6 +23,7 @@
     SecretFieldError (TypeError)     a settings class marks a field secret that is not a
                                      SecretStr (raised when the class is defined, not at load)
     UsageError                       the command line names something unusable (exit 2)
+    BackupFileError                  a backup file cannot be decrypted or is not a valid backup
     FileReadError                    a file cannot be read as a load reads files; sources turn
                                      it into a problem, so it never reaches the user
 
@@ -200,6 +201,10 @@ class FileReadError(Exception):
 
     Sources turn it into a problem of the load (or a configuration error), never let it out.
     """
+
+
+class BackupFileError(Exception):
+    """A backup cannot be used: not age, not decrypted, damaged, or not this format (exit 1)."""
 
 
 class UsageError(Exception):

@@ -72,7 +72,7 @@ def _failure(exc: Exception, where: str, timeout: float, denied: str | None) -> 
     return cls(f"{where}: {wording}")
 
 
-def _attempt(call: Callable[[], T], where: str, timeout: float, denied: str | None = None) -> T:
+def attempt(call: Callable[[], T], where: str, timeout: float, denied: str | None = None) -> T:
     """One SDK call; its failure as the project's error, raised outside the except block.
 
     So the SDK's exception is not the error's context: its frames hold the request, and the
@@ -86,7 +86,7 @@ def _attempt(call: Callable[[], T], where: str, timeout: float, denied: str | No
     raise failure
 
 
-def _members(current: HiddenDict[str, Any], where: str) -> HiddenDict[str, Any]:
+def members_of(current: HiddenDict[str, Any], where: str) -> HiddenDict[str, Any]:
     """The secret's JSON object, its values hidden from repr; StoreDataError if it is not one.
 
     Every local that holds the secret's text is hidden too: error trackers record the repr of
@@ -123,7 +123,7 @@ def _source(environment: str) -> AwsSource:
     return source
 
 
-class _Secret:
+class AwsSecret:
     """One secret's client, name, key and the place messages name (the endpoint included)."""
 
     def __init__(self, origin: Provenance, environment: str) -> None:
@@ -132,7 +132,7 @@ class _Secret:
         self.timeout = source.timeout
         self.secret_id, _, self.key = origin.location.rpartition("#")
         self.where = f"AWS Secrets Manager: secret {self.secret_id}"
-        self.client = _attempt(source.client, self.where, self.timeout)
+        self.client = attempt(source.client, self.where, self.timeout)
         endpoint = shown_url(self.client.meta.endpoint_url)
         self.where = f"AWS Secrets Manager at {endpoint}: secret {self.secret_id}"
 
@@ -163,7 +163,7 @@ class _Secret:
     def merged(self, current: HiddenDict[str, Any], candidate: HiddenStr) -> HiddenDict[str, Any]:
         """PutSecretValue's value: the version's JSON with the key set, in its own form."""
         binary = "SecretString" not in current
-        data = _members(current, self.where)
+        data = members_of(current, self.where)
         data[self.key] = candidate
         text = HiddenStr(json.dumps(data))
         return HiddenDict({"SecretBinary": text.encode()} if binary else {"SecretString": text})
@@ -173,7 +173,7 @@ class _Secret:
         makes no second version."""
         token = str(uuid.uuid4())
         labels: dict[str, Any] = {} if stages is None else {"VersionStages": stages}
-        put = _attempt(
+        put = attempt(
             lambda: self.client.put_secret_value(
                 SecretId=self.secret_id, ClientRequestToken=token, **labels, **value
             ),
@@ -185,7 +185,7 @@ class _Secret:
 
     def value_of(self, version: HiddenDict[str, Any], stage: str) -> HiddenStr:
         """The key's value in a version; a version without it is refused."""
-        value = _members(version, self.where).get(self.key)
+        value = members_of(version, self.where).get(self.key)
         if isinstance(value, str):
             return HiddenStr(value)
         why = f"{self.where}: its {stage} version holds no text value at {self.key}"
@@ -231,7 +231,7 @@ def write_aws(origin: Provenance, candidate: str, environment: str) -> tuple[str
             names secretsmanager:PutSecretValue).
     """
     candidate = HiddenStr(candidate)  # this frame's local, as error trackers record it
-    secret = _Secret(origin, environment)
+    secret = AwsSecret(origin, environment)
     current = secret.current(origin.version)
     return str(current["VersionId"]), secret.put(secret.merged(current, candidate))
 
@@ -245,7 +245,7 @@ class AwsStore:
     """
 
     def __init__(self, origin: Provenance, environment: str) -> None:
-        self._secret = _Secret(origin, environment)
+        self._secret = AwsSecret(origin, environment)
 
     def read(self) -> Staged:
         """AWSCURRENT's value and VersionId, and AWSPENDING's if a version has that label."""
@@ -287,4 +287,13 @@ class AwsStore:
         return Staged(staged.current, staged.version)
 
 
-__all__ = ["PENDING_STAGE", "PUT_DENIED", "STAGE_DENIED", "AwsStore", "write_aws"]
+__all__ = [
+    "PENDING_STAGE",
+    "PUT_DENIED",
+    "STAGE_DENIED",
+    "AwsSecret",
+    "AwsStore",
+    "attempt",
+    "members_of",
+    "write_aws",
+]

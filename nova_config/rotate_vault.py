@@ -42,7 +42,7 @@ MERGE_PATCH = "application/merge-patch+json"
 PENDING_SUFFIX = "__pending"
 
 
-class _Writer:
+class VaultWriter:
     """One rotation's requests to one Vault: its client, login, deadline and the key's place."""
 
     def __init__(self, origin: Provenance, environment: str) -> None:
@@ -175,7 +175,7 @@ class _Writer:
         return None, None
 
 
-def _hvac() -> Any:
+def hvac_module() -> Any:
     """The hvac module, imported only when a rotation uses Vault."""
     try:
         import hvac  # noqa: PLC0415 - the SDK is needed only when Vault is used
@@ -205,8 +205,8 @@ def write_vault(
         SourceConfigError: the Vault configuration is invalid (hvac missing included).
     """
     candidate = HiddenStr(candidate)  # this frame's local, as error trackers record it
-    writer = _Writer(origin, environment)
-    login = writer.log_in(_hvac())
+    writer = VaultWriter(origin, environment)
+    login = writer.log_in(hvac_module())
     if writer.config.kv_version == 2:
         return writer.patch(login, candidate)
     return writer.rewrite(login, candidate)
@@ -224,16 +224,16 @@ class VaultStore:
         self.origin = origin
         self.environment = environment
         self.key = origin.location.rpartition("#")[2]
-        self._hvac = _hvac()
-        if _Writer(origin, environment).config.kv_version != 2:
+        self.hvac_module = hvac_module()
+        if VaultWriter(origin, environment).config.kv_version != 2:
             raise UsageError(
                 "rotate --database needs Vault KV v2: the pending value and its promotion "
                 "rely on check-and-set, which KV v1 has not"
             )
 
-    def _start(self) -> tuple[_Writer, Login]:
-        writer = _Writer(self.origin, self.environment)
-        return writer, writer.log_in(self._hvac)
+    def _start(self) -> tuple[VaultWriter, Login]:
+        writer = VaultWriter(self.origin, self.environment)
+        return writer, writer.log_in(self.hvac_module)
 
     def _merge(self, changes: Mapping[str, str | None], version: str | None) -> str:
         writer, login = self._start()
@@ -267,4 +267,11 @@ class VaultStore:
         return Staged(staged.current, new)
 
 
-__all__ = ["MERGE_PATCH", "PENDING_SUFFIX", "VaultStore", "write_vault"]
+__all__ = [
+    "MERGE_PATCH",
+    "PENDING_SUFFIX",
+    "VaultStore",
+    "VaultWriter",
+    "hvac_module",
+    "write_vault",
+]
