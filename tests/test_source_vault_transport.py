@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from nova_config import NovaSettings, SettingsError
-from nova_config.sources import vault_client, vault_logins
+from nova_config.sources import vault_auth, vault_logins
 from tests.support.data import VAULT_CANARY_KEY, VAULT_SECRETS
 from tests.support.fault_proxy import FaultProxy
 from tests.support.helpers import log_in_with_approle, point_at
@@ -88,7 +88,7 @@ def test_vault_skip_verify_loads_without_a_ca_with_one_warning_of_ours(
     """
     at_tls_vault.write_kv2(base, VAULT_SECRETS)
     monkeypatch.setenv("VAULT_SKIP_VERIFY", "1")
-    monkeypatch.setattr(vault_client, "_warned_skip_verify", set())
+    monkeypatch.setattr(vault_auth, "_warned_skip_verify", set())
     mark = at_tls_vault.audit_mark()
     with caplog.at_level(logging.WARNING, logger="nova_config"):
         for _ in range(2):

@@ -11,20 +11,19 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
-import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
-from nova_config.errors import SourceError, StoreAccessError, StoreUnavailableError
+from nova_config.errors import SourceError, StoreUnavailableError
 from nova_config.hidden import HiddenDict, HiddenStr
 from nova_config.sources.common import shown_url
-from nova_config.sources.transport import RedirectRefused, deadline_session, follow, origin
+from nova_config.sources.transport import RedirectRefused, follow, origin
+from nova_config.sources.vault_auth import log_in
 from nova_config.sources.vault_errors import (
     DENIED,
-    REFUSED,
     SEALED,
     Reply,
     judge,
@@ -33,12 +32,7 @@ from nova_config.sources.vault_errors import (
 )
 from nova_config.sources.vault_logins import (
     Login,
-    cached,
-    drop,
-    fresh,
     in_order,
-    keep,
-    lock_for,
     worked,
 )
 
@@ -70,28 +64,6 @@ MAX_CLUSTER_PAUSE = 0.4
 
 # Addresses already judged (warned or not): the judgement parses the host, once per address.
 _judged_plaintext: set[str] = set()
-_warned_skip_verify: set[str] = set()
-
-
-def _skip_verify_warning(addr: str) -> None:
-    """One warning of our own instead of urllib3's, which it repeats on every request."""
-    if addr in _warned_skip_verify:
-        return
-    _warned_skip_verify.add(addr)
-    import warnings  # noqa: PLC0415 - only with VAULT_SKIP_VERIFY
-
-    from urllib3.exceptions import InsecureRequestWarning  # noqa: PLC0415 - same
-
-    host = urlsplit(addr).hostname or ""
-    # Only for this Vault's host; other libraries' unverified requests still warn.
-    warnings.filterwarnings(
-        "ignore", message=rf".*host '{re.escape(host)}'", category=InsecureRequestWarning
-    )
-    logger.warning(
-        "VAULT_SKIP_VERIFY is set: the certificate of vault at %s is not checked, so anyone "
-        "on the network path can read the token and the secrets; set VAULT_CACERT instead",
-        addr,
-    )
 
 
 def is_plaintext_remote(addr: str) -> bool:
@@ -183,85 +155,7 @@ class VaultClient:
         Args:
             stale: a login found revoked; replaced unless another thread already did.
         """
-        login = cached(key)
-        if login is not None and login is not stale and fresh(login):
-            return login
-        lock = lock_for(key)
-        if not lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
-            raise self.fail(StoreUnavailableError, self.deadline_passed())
-        try:
-            login = cached(key)
-            if login is not None and login is stale:
-                drop(key, login)
-                login = None
-            if login is not None and fresh(login):
-                return login  # another thread logged in while this one waited
-            return self._new_login(hvac, key, credentials, deadline, login)
-        finally:
-            lock.release()
-
-    def _new_login(
-        self,
-        hvac: Any,
-        key: tuple[object, ...],
-        credentials: Credentials,
-        deadline: float,
-        expired: Login | None,
-    ) -> Login:
-        if expired is not None and expired.renewable:
-            renewed = self.request(expired.client, "POST", "v1/auth/token/renew-self", deadline)
-            if judge(renewed) is None:
-                return self._remember(key, expired, renewed.body)
-        from requests.utils import get_environ_proxies  # noqa: PLC0415 - hvac's transport
-
-        session = deadline_session()
-        # requests looks up proxy variables and netrc on every request when trust_env is on,
-        # which costs more than the read itself against a nearby server; the proxies for
-        # this address are looked up once instead (NO_PROXY still applies).
-        session.proxies = get_environ_proxies(self.config.addr)
-        session.trust_env = False
-        # hvac lets a session's own `verify` override the one it is given, and a new session
-        # verifies against requests' bundle: the session carries the configured TLS itself.
-        session.verify = self.config.verify
-        session.cert = self.config.cert
-        if self.config.verify is False:
-            _skip_verify_warning(self.config.shown)
-        # hvac holds the session and the token; every request is sent by _request, which
-        # follows redirects itself (hvac's adapter would follow them to any host).
-        client = hvac.Client(
-            session=session,
-            url=self.config.addr,
-            token=credentials.token or "",
-            namespace=self.config.namespace,
-            verify=self.config.verify,
-            cert=self.config.cert,
-            timeout=self.config.timeout,
-            allow_redirects=False,
-            adapter=hvac.adapters.RawAdapter,
-        )
-        if credentials.login_path is None:
-            return keep(key, Login(client, None, False, {}))
-        reply = self.request(
-            client, "POST", credentials.login_path, deadline, body=credentials.login_body()
-        )
-        if judge(reply) in (REFUSED, DENIED):
-            raise self.fail(
-                StoreAccessError,
-                f"{credentials.label} was refused (invalid or expired credentials)",
-            )
-        auth = reply.body.get("auth") if judge(reply) is None else None
-        if not isinstance(auth, dict) or not auth.get("client_token"):
-            raise self.fail(StoreAccessError, f"{credentials.label} failed (HTTP {reply.status})")
-        client.token = auth["client_token"]
-        return self._remember(key, Login(client, None, False, {}), reply.body)
-
-    @staticmethod
-    def _remember(key: tuple[object, ...], login: Login, body: dict[str, Any]) -> Login:
-        auth = body.get("auth") or {}
-        lease = float(auth.get("lease_duration") or 0)
-        # Renew (or log in again) once 80% of the lease has passed, not at the last moment.
-        expires = time.monotonic() + lease * 0.8 if lease else None
-        return keep(key, Login(login.client, expires, bool(auth.get("renewable")), {}))
+        return log_in(self, hvac, key, credentials, deadline, stale=stale)
 
     def request(
         self,
