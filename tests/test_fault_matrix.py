@@ -105,7 +105,7 @@ CAUSES = {
         "trickle": "deadline",
         "reset": "unreachable",
         # botocore never follows a 3xx here; the source names the status, not the word.
-        "redirect": "refused (307)",
+        "redirect": "redirected (http 307); not followed",
     },
 }
 # Faults nova-config does not yet report as a store failure, each kept as a strict xfail: the

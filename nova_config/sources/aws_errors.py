@@ -110,6 +110,10 @@ def failure_of(exc: Exception, timeout: float) -> Failure | None:
         cls, wording = StoreAccessError, "access denied ({code})"
     elif status >= 500:
         cls, wording = StoreUnavailableError, "the service failed ({code})"
+    elif 300 <= status < 400:
+        # botocore does not follow a redirect from Secrets Manager, and neither does the load:
+        # the request (signed, with the secret's name) goes nowhere else.
+        cls, wording = StoreUnavailableError, f"redirected (HTTP {status}); not followed"
     else:
         cls, wording = StoreDataError, "the request was refused ({code})"
     return cls, wording.format(code=code, timeout=timeout)
