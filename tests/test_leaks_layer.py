@@ -37,6 +37,7 @@ from tests.support.leaks import (
     locals_surfaces,
     log_surfaces,
     run_cli,
+    settings_surfaces,
 )
 from tests.support.scenarios import dotenv_value
 
@@ -251,31 +252,10 @@ def error_texts(exc: BaseException, label: str) -> dict[str, str]:
     return surfaces
 
 
-def settings_texts(loaded: SecretSettings, label: str) -> dict[str, str]:
-    """Every text loaded settings expose without get_secret_value(), provenance included."""
-    surfaces = {
-        f"{label}repr(settings)": repr(loaded),
-        f"{label}str(settings)": str(loaded),
-        f"{label}model_dump()": repr(loaded.model_dump()),
-        f"{label}model_dump(mode=json)": json.dumps(loaded.model_dump(mode="json")),
-        f"{label}model_dump_json()": loaded.model_dump_json(),
-        f"{label}repr(resolution)": repr(loaded.resolution),
-    }
-    for name, info in type(loaded).model_fields.items():
-        paths = [name]
-        if isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel):
-            paths += [f"{name}.{inner}" for inner in info.annotation.model_fields]
-            surfaces[f"{label}str(settings.{name})"] = str(getattr(loaded, name))
-        for path in paths:
-            origin = loaded.source_of(path)
-            surfaces[f"{label}source_of({path})"] = f"{origin!s} {origin!r}"
-    return surfaces
-
-
 def outcome_texts(outcome: SecretSettings | Exception, label: str) -> dict[str, str]:
     """The surfaces of a load, whichever way it went."""
     if isinstance(outcome, SecretSettings):
-        return settings_texts(outcome, label)
+        return settings_surfaces(outcome, label)
     return error_texts(outcome, label)
 
 

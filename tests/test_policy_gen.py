@@ -525,13 +525,7 @@ def aws_user(
         assert iam_match(pattern, arns["staging"])
         assert not iam_match(pattern, arns["production"])
         assert not iam_match(pattern, arns["staging"].replace("staging-", "staging-x"))
-        iam_client = moto_server.iam()
-        user = f"{prefix}-{role}"
-        iam_client.create_user(UserName=user)
-        iam_client.put_user_policy(
-            UserName=user, PolicyName=role, PolicyDocument=_moto_policy(generated)
-        )
-        key = iam_client.create_access_key(UserName=user)["AccessKey"]
+        key = moto_server.user_with(_moto_policy(generated), f"{prefix}-{role}")
         monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
         client = boto3.client(

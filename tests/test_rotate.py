@@ -500,9 +500,6 @@ def use_reader_that_may_not_put(secret: Aws) -> str:
     Returns:
         The user's secret access key, which no output may show.
     """
-    iam = secret.server.iam()
-    user = f"nova-rotate-{uuid.uuid4().hex[:8]}"
-    iam.create_user(UserName=user)
     policy = {
         "Version": "2012-10-17",
         "Statement": [
@@ -510,8 +507,7 @@ def use_reader_that_may_not_put(secret: Aws) -> str:
             {"Effect": "Deny", "Action": "secretsmanager:PutSecretValue", "Resource": "*"},
         ],
     }
-    iam.put_user_policy(UserName=user, PolicyName="no-put", PolicyDocument=json.dumps(policy))
-    key = iam.create_access_key(UserName=user)["AccessKey"]
+    key = secret.server.user_with(policy, "nova-rotate")
     secret.monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
     secret.monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
     return str(key["SecretAccessKey"])

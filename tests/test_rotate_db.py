@@ -493,9 +493,6 @@ def test_aws_user_that_may_not_move_labels_fails_at_finish_naming_the_action(
     """moto enforcing IAM, UpdateSecretVersionStage denied: the old password is set back; the
     pending version cannot be unlabelled either, and the next run (allowed) removes it."""
     kept = aws_kept
-    iam = kept.server.iam()
-    user = f"nova-rotate-db-{uuid.uuid4().hex[:8]}"
-    iam.create_user(UserName=user)
     policy = {
         "Version": "2012-10-17",
         "Statement": [
@@ -507,8 +504,7 @@ def test_aws_user_that_may_not_move_labels_fails_at_finish_naming_the_action(
             },
         ],
     }
-    iam.put_user_policy(UserName=user, PolicyName="no-stage", PolicyDocument=json.dumps(policy))
-    key = iam.create_access_key(UserName=user)["AccessKey"]
+    key = kept.server.user_with(policy, "nova-rotate-db")
     with monkeypatch.context() as patch, kept.server.enforcing_iam():
         patch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
         patch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])

@@ -291,17 +291,13 @@ def test_secret_that_is_not_a_json_object_is_a_data_error_naming_it(
 def test_iam_policy_that_denies_the_secret_is_an_access_error(secrets: Secrets) -> None:
     """moto enforcing IAM: a user whose policy denies GetSecretValue gets StoreAccessError."""
     name = secrets.create(VALID)
-    iam = secrets.server.iam()
-    user = f"nova-denied-{uuid.uuid4().hex[:8]}"
-    iam.create_user(UserName=user)
     deny = {
         "Version": "2012-10-17",
         "Statement": [
             {"Effect": "Deny", "Action": "secretsmanager:GetSecretValue", "Resource": "*"}
         ],
     }
-    iam.put_user_policy(UserName=user, PolicyName="deny-secrets", PolicyDocument=json.dumps(deny))
-    key = iam.create_access_key(UserName=user)["AccessKey"]
+    key = secrets.server.user_with(deny, "nova-denied")
     secrets.monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
     secrets.monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
     secrets.use(name)

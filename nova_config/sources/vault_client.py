@@ -31,7 +31,6 @@ from nova_config.sources.vault_errors import (
     transport_cause,
 )
 from nova_config.sources.vault_logins import (
-    Login,
     in_order,
     worked,
 )
@@ -40,7 +39,7 @@ if TYPE_CHECKING:
     import hvac
     import requests
 
-    from nova_config.sources.vault_config import Credentials, VaultConfig
+    from nova_config.sources.vault_config import VaultConfig
 
 logger = logging.getLogger("nova_config")
 
@@ -142,20 +141,8 @@ class VaultClient:
                 addr,
             )
 
-    def login(
-        self,
-        hvac: Any,
-        key: tuple[object, ...],
-        credentials: Credentials,
-        deadline: float,
-        stale: Login | None = None,
-    ) -> Login:
-        """The cached login for `key` if still good, else one new login shared by all threads.
-
-        Args:
-            stale: a login found revoked; replaced unless another thread already did.
-        """
-        return log_in(self, hvac, key, credentials, deadline, stale=stale)
+    # The cached login for a key if still good, else one new login shared by all threads.
+    login = log_in
 
     def request(
         self,

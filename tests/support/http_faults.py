@@ -18,8 +18,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Literal
 
-from tests.support.loopback import HOST, serve, stop_serving
-from tests.support.trickle import MAX_HEAD
+from tests.support.loopback import HOST, read_head, serve, stop_serving
 
 FaultKind = Literal["drop", "hang", "answer", "truncate", "reset"]
 HOLD_LIMIT = 30.0  # a held request is let go after this, even if a test forgets to
@@ -45,14 +44,7 @@ class _Request:
 
 def _read_request(connection: socket.socket) -> _Request | None:
     """One request (head and a Content-Length body) from the socket; None if it is not one."""
-    connection.settimeout(5.0)
-    data = b""
-    with contextlib.suppress(OSError):
-        while b"\r\n\r\n" not in data and len(data) < MAX_HEAD:
-            chunk = connection.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+    data = read_head(connection, limit=5.0)
     head, _, body = data.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     parts = lines[0].split(" ")

@@ -14,7 +14,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nova_config import NovaSettings, SettingsError
+from pydantic import BaseModel
+
+from nova_config import NovaSettings, SecretSettings, SettingsError
 from nova_config.cli import main
 from tests.support.helpers import write
 
@@ -71,9 +73,9 @@ def error_surfaces(exc: SettingsError, label: str = "") -> dict[str, str]:
     return surfaces
 
 
-def settings_surfaces(loaded: NovaSettings, label: str = "") -> dict[str, str]:
-    """Every text a loaded settings object exposes without get_secret_value()."""
-    dsn = loaded.timescale_dsn()
+def settings_surfaces(loaded: SecretSettings, label: str = "") -> dict[str, str]:
+    """Every text loaded settings expose without get_secret_value(), provenance included
+    (each part of a nested model's too; NovaSettings' `timescale_dsn()`)."""
     surfaces = {
         f"{label}repr(settings)": repr(loaded),
         f"{label}str(settings)": str(loaded),
@@ -81,11 +83,18 @@ def settings_surfaces(loaded: NovaSettings, label: str = "") -> dict[str, str]:
         f"{label}model_dump(mode=json)": json.dumps(loaded.model_dump(mode="json")),
         f"{label}model_dump_json()": loaded.model_dump_json(),
         f"{label}repr(resolution)": repr(loaded.resolution),
-        f"{label}timescale_dsn()": f"{dsn!s} {dsn!r}",
     }
-    for name in NovaSettings.model_fields:
-        origin = loaded.source_of(name)
-        surfaces[f"{label}source_of({name})"] = f"{origin!s} {origin!r}"
+    if isinstance(loaded, NovaSettings):
+        dsn = loaded.timescale_dsn()
+        surfaces[f"{label}timescale_dsn()"] = f"{dsn!s} {dsn!r}"
+    for name, info in type(loaded).model_fields.items():
+        paths = [name]
+        if isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel):
+            paths += [f"{name}.{inner}" for inner in info.annotation.model_fields]
+            surfaces[f"{label}str(settings.{name})"] = str(getattr(loaded, name))
+        for path in paths:
+            origin = loaded.source_of(path)
+            surfaces[f"{label}source_of({path})"] = f"{origin!s} {origin!r}"
     return surfaces
 
 

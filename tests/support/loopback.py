@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import socketserver
+import subprocess
 import threading
 
 HOST = "127.0.0.1"
 STOP_TIMEOUT = 10.0
+# A request head larger than this is not a request these servers expect.
+MAX_HEAD = 64 * 1024
 
 
 def free_port(*, with_next: bool = False) -> int:
@@ -34,6 +38,33 @@ def free_port(*, with_next: bool = False) -> int:
                     continue
             return port
     raise RuntimeError("no free pair of ports on 127.0.0.1")
+
+
+def terminate(process: subprocess.Popen[bytes]) -> None:
+    """Stop a server process by its PID and reap it: SIGTERM, then SIGKILL if it ignores it."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def read_head(connection: socket.socket, limit: float) -> bytes:
+    """What a client sends up to the end of its request head (or until it stops sending).
+
+    What was read past the head (the start of a body) is returned with it.
+    """
+    connection.settimeout(limit)
+    data = b""
+    with contextlib.suppress(OSError):
+        while b"\r\n\r\n" not in data and len(data) < MAX_HEAD:
+            chunk = connection.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return data
 
 
 def serve(server: socketserver.BaseServer, name: str) -> threading.Thread:

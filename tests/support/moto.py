@@ -8,7 +8,8 @@ import http.server
 import json
 import threading
 import urllib.request
-from collections.abc import Iterator
+import uuid
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -60,6 +61,21 @@ class MotoServer:
     def iam(self) -> Any:
         """An IAM client for creating users and policies (untyped: no IAM stubs are installed)."""
         return self._client("iam")
+
+    def user_with(self, policy: Mapping[str, Any] | str, name: str = "nova") -> dict[str, str]:
+        """A new IAM user holding `policy` (a document, or its JSON); its access key.
+
+        Returns:
+            `AccessKeyId` and `SecretAccessKey`, for AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY
+            (moto checks them only inside `enforcing_iam()`).
+        """
+        iam = self.iam()
+        user = f"{name}-{uuid.uuid4().hex[:8]}"
+        iam.create_user(UserName=user)
+        document = policy if isinstance(policy, str) else json.dumps(policy)
+        iam.put_user_policy(UserName=user, PolicyName="policy", PolicyDocument=document)
+        key = iam.create_access_key(UserName=user)["AccessKey"]
+        return {"AccessKeyId": key["AccessKeyId"], "SecretAccessKey": key["SecretAccessKey"]}
 
     def _client(self, service: str) -> Any:
         client = boto3.client(

@@ -23,7 +23,7 @@ from typing import Any, NoReturn
 import hvac
 from hvac import exceptions as hvac_exceptions
 
-from tests.support.loopback import HOST, STOP_TIMEOUT, free_port
+from tests.support.loopback import HOST, free_port, terminate
 
 STARTUP_TIMEOUT = 30.0
 KV1_MOUNT = "kv1"
@@ -220,13 +220,7 @@ class DevServer:
         root = getattr(self, "_root", None)
         if root is not None:
             root.adapter.close()
-        if self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+        terminate(self._process)
 
 
 class OpenBao(DevServer):

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tests.support.loopback import HOST, STOP_TIMEOUT, free_port
+from tests.support.loopback import HOST, free_port, terminate
 from tests.support.openbao import BAO_ENV_PREFIXES, ServerStartError, bao_binary, http_json
 
 STARTUP_TIMEOUT = 60.0
@@ -104,13 +104,8 @@ class RaftNode:
 
     def stop(self) -> None:
         """Terminate the node by its PID (kill if it ignores SIGTERM) and remove its data."""
-        if self._process is not None and self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+        if self._process is not None:
+            terminate(self._process)
         shutil.rmtree(self.data, ignore_errors=True)
 
     def get(self, path: str, token: str | None = None) -> tuple[int, dict[str, Any]]:

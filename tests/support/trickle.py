@@ -12,24 +12,9 @@ import threading
 import time
 from typing import Literal
 
-from tests.support.loopback import HOST, serve, stop_serving
+from tests.support.loopback import HOST, read_head, serve, stop_serving
 
-# A request head larger than this is not a request these servers expect.
-MAX_HEAD = 64 * 1024
 TricklePart = Literal["headers", "body"]
-
-
-def _read_head(connection: socket.socket, limit: float) -> bytes:
-    """What a client sends up to the end of its request head (or until it stops sending)."""
-    connection.settimeout(limit)
-    head = b""
-    with contextlib.suppress(OSError):
-        while b"\r\n\r\n" not in head and len(head) < MAX_HEAD:
-            chunk = connection.recv(4096)
-            if not chunk:
-                break
-            head += chunk
-    return head
 
 
 class _TrickleTCPServer(socketserver.ThreadingTCPServer):
@@ -54,7 +39,7 @@ class _TrickleHandler(socketserver.BaseRequestHandler):
         server = self.server
         with server.lock:
             server.connections += 1
-        _read_head(self.request, limit=5.0)
+        read_head(self.request, limit=5.0)
         if server.part == "headers":
             opening, endless = b"", b"HTTP/1.1 200 OK\r\nX-Trickle: "
         else:
