@@ -122,6 +122,7 @@ def run_worker(name: str, env: dict[str, str], loads: int, home: Path) -> bool:
         capture_output=True,
         text=True,
         check=False,
+        timeout=3600,  # 10,000 loads take minutes; an hour means something hangs
     )
     if finished.returncode != 0:
         print(f"{name}: the loads failed:\n{finished.stderr[-2000:]}", file=sys.stderr)

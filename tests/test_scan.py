@@ -112,7 +112,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 def git(repo: Path, *args: str) -> str:
     """Run git in a repository with a fixed identity; its output."""
     command = ["git", "-c", "user.email=t@example.org", "-c", "user.name=T", "-C", str(repo)]
-    done = subprocess.run([*command, *args], capture_output=True, text=True, check=True)
+    done = subprocess.run([*command, *args], capture_output=True, text=True, check=True, timeout=60)
     return done.stdout
 
 
@@ -277,10 +277,15 @@ def test_pre_commit_hook_entry_in_a_real_repository(repo: Path) -> None:
     command = [str(Path(sys.executable).with_name(program)), *arguments]
     (repo / "a.py").write_text("x = 1\n")
     git(repo, "add", ".")
-    assert subprocess.run(command, cwd=repo, capture_output=True, check=False).returncode == 0
+    assert (
+        subprocess.run(command, cwd=repo, capture_output=True, check=False, timeout=60).returncode
+        == 0
+    )
     (repo / "b.py").write_text('TOKEN = "hvs.CAESIJ1234567890abcdefghijklmnop"\n')
     git(repo, "add", "b.py")
-    done = subprocess.run(command, cwd=repo, capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        command, cwd=repo, capture_output=True, text=True, check=False, timeout=60
+    )
     assert (done.returncode, done.stdout) == (1, "b.py:1: vault-token: hvs.…\n")
 
 
@@ -356,7 +361,9 @@ def test_output_never_shows_more_than_the_preview(
     (folder / "f.cfg").write_text(f"# nothing\n{line}\n")
     for extra in ([], ["--json"]):
         command = [sys.executable, "-m", "nova_config.scan_cli", "scan", *extra, str(folder)]
-        done = subprocess.run(command, capture_output=True, text=True, check=False, env=os.environ)
+        done = subprocess.run(
+            command, capture_output=True, text=True, check=False, env=os.environ, timeout=60
+        )
         assert done.returncode == 1
         assert canary[4:] not in done.stdout + done.stderr
         assert canary[3:7] not in done.stdout + done.stderr
