@@ -151,7 +151,7 @@ class VaultProbe:
         """
         login, relogin = self._session(deadline)
         url = f"v1/{self.config.mount}/metadata/{path}"
-        reply = self.client.request(login.client, "GET", url, deadline, prepared=login.prepared)
+        reply = self.client.request(login.client, "GET", url, deadline)
         if (
             relogin
             and judge(reply) is DENIED

@@ -265,3 +265,44 @@ def test_a_persistent_429_is_retried_then_reported_as_throttled(
         f"vault at {via_proxy.addr}: throttled (HTTP 429; 3 attempts) {PRODUCTION_FAILS}"
     )
     assert via_proxy.requests_for(f"/v1/secret/data/{base}") == 3
+
+
+# --- a Vault reached through an HTTP proxy -------------------------------------------------------
+
+
+@pytest.fixture
+def behind_proxy(
+    fault_proxy: FaultProxy, openbao: OpenBao, base: str, monkeypatch: pytest.MonkeyPatch
+) -> FaultProxy:
+    """VAULT_ADDR is the server itself, and HTTP_PROXY the fault proxy, which relays requests
+    sent to it in proxy form (`GET http://host:port/v1/...`) to the server."""
+    openbao.write_kv2(base, VAULT_SECRETS)
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", fault_proxy.addr)
+    monkeypatch.setenv("VAULT_ADDR", openbao.addr)
+    monkeypatch.setenv("VAULT_TOKEN", openbao.root_token)
+    monkeypatch.setenv("NOVA_VAULT_PATH", base)
+    return fault_proxy
+
+
+def test_with_http_proxy_set_every_vault_request_goes_through_the_proxy(
+    behind_proxy: FaultProxy, openbao: OpenBao, base: str
+) -> None:
+    """HTTP_PROXY as requests honours it: the token lookup and the read reach the proxy in
+    proxy form, and a redirect-free answer loads as usual."""
+    settings = NovaSettings()
+    assert settings.source_of("alpaca_api_key").source == "vault"
+    assert behind_proxy.requests_for(f"{openbao.addr}/v1/secret/data/{base}") == 1
+    NovaSettings()  # the second load too, on the kept session
+    assert behind_proxy.requests_for(f"{openbao.addr}/v1/secret/data/{base}") == 2
+
+
+def test_no_proxy_naming_the_vault_host_sends_nothing_through_the_proxy(
+    behind_proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """NO_PROXY as requests honours it: the host it names is reached directly."""
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    settings = NovaSettings()
+    assert settings.source_of("alpaca_api_key").source == "vault"
+    assert behind_proxy.requests_for_any() == 0

@@ -1,119 +1,46 @@
-"""HTTP for the stores: a deadline that bounds every read, and redirects that keep credentials home.
-
-`requests` bounds each socket read by its timeout, not the request: a server that trickles its
-headers or body one byte at a time, each under the timeout, holds a request open for as long as
-it likes. Connections made through `deadline_session()` read with a socket timeout that shrinks
-to what is left of the deadline given to `follow()`, so such a
-read fails at the deadline however the server spaces its bytes.
-
-New connections (name lookup, TCP connect, TLS handshake) are made on a worker thread that is
-waited for only until the deadline.
+"""HTTP for the stores: redirects that keep credentials home, and requests bounded by a deadline.
 
 Redirects are never followed by `requests` here (it re-sends every header but `Authorization`
 and `Cookie` to any host a 3xx names, so `X-Vault-Token` or a login body would go with them).
 `follow()` follows at most one, only to an address the caller configured (one, or a cluster's
-nodes), never from https to http, as Vault's own Go client does.
+nodes), never from https to http, as Vault's own Go client does. It sends through the kept-alive
+connections of `connections.py`, or through `requests` (`via_requests`) for a node reached
+through a proxy; both read every answer within the deadline given to `follow()`
+(`deadline_io.py`), and `deadline_session()` is requests' session with such connections.
 """
 
 from __future__ import annotations
 
 import functools
-import http.client
-import io
-import threading
-import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urljoin, urlsplit
 
-if TYPE_CHECKING:
-    import socket
+from nova_config.sources.deadline_io import DeadlineResponse, connect_within, within
 
+if TYPE_CHECKING:
     import requests
     import requests.adapters
 
-_local = threading.local()
-
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_LATE = "no connection before the deadline"
 
 
 class RedirectRefused(Exception):
     """A redirect that is not followed; the message says why, naming only scheme, host, port."""
 
 
-class _DeadlineReader(io.RawIOBase):
-    """A socket's reading side whose every read waits at most until the deadline."""
+class Answer(NamedTuple):
+    """An answer read in full: its status, where it redirects (if it does), and its body."""
 
-    def __init__(self, sock: socket.socket, deadline: float) -> None:
-        super().__init__()
-        self._sock = sock
-        # The socket's own makefile, so that the socket stays open while the response is read
-        # even after the connection lets go of it (it counts its open files).
-        self._raw = sock.makefile("rb", buffering=0)
-        self._timeout = sock.gettimeout()
-        self._deadline = deadline
+    status: int
+    location: str | None
+    body: bytes
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int | None:
-        remaining = self._deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError("the deadline passed while the answer was being read")
-        timeout = self._timeout
-        self._sock.settimeout(remaining if timeout is None else min(timeout, remaining))
-        return self._raw.readinto(buffer)
-
-    def close(self) -> None:
-        self._raw.close()
-        super().close()
-
-
-class _DeadlineSocket:
-    """What `http.client.HTTPResponse` is given instead of the socket: it only calls makefile."""
-
-    def __init__(self, sock: socket.socket, deadline: float) -> None:
-        self._sock = sock
-        self._deadline = deadline
-
-    def makefile(self, mode: str) -> io.BufferedReader:
-        del mode  # always "rb"
-        return io.BufferedReader(_DeadlineReader(self._sock, self._deadline))
-
-
-class _DeadlineResponse(http.client.HTTPResponse):
-    def __init__(self, sock: Any, *args: Any, **kwargs: Any) -> None:
-        deadline = getattr(_local, "deadline", None)
-        if deadline is not None:
-            sock = _DeadlineSocket(sock, deadline)
-        super().__init__(sock, *args, **kwargs)
-
-
-def _connect_within(connection: Any, connect: Callable[[], None]) -> None:
-    """Make a new connection (name lookup, TCP, TLS) on a worker, waiting until the deadline.
-
-    No socket timeout bounds a name lookup, and a TLS handshake waits the timeout once per read:
-    only a thread can be given up on. It costs a hand-off per new connection, not per request.
-    """
-    deadline = getattr(_local, "deadline", None)
-    if deadline is None:
-        connect()
-        return
-    from urllib3.exceptions import ConnectTimeoutError  # noqa: PLC0415 - with requests only
-
-    from nova_config.sources.workers import submit  # noqa: PLC0415 - with connections only
-
-    remaining = deadline - time.monotonic()
-    if remaining > 0:
-        future = submit(connect)
-        try:
-            future.result(timeout=remaining)
-        except TimeoutError:
-            # Given up on: whenever the abandoned attempt ends, its socket is closed.
-            future.add_done_callback(lambda _: connection.close())
-        else:
-            return
-    raise ConnectTimeoutError(connection, "no connection before the deadline")
+    def __repr__(self) -> str:
+        # Error trackers capture frame locals with repr(); the body may be a secret.
+        return f"Answer({self.status}, {len(self.body)} bytes)"
 
 
 @functools.cache
@@ -125,18 +52,19 @@ def _adapter_class() -> type[requests.adapters.HTTPAdapter]:
         HTTPConnectionPool,
         HTTPSConnectionPool,
     )
+    from urllib3.exceptions import ConnectTimeoutError  # noqa: PLC0415 - same
 
     class _HTTP(HTTPConnection):
-        response_class = _DeadlineResponse
+        response_class = DeadlineResponse
 
         def connect(self) -> None:
-            _connect_within(self, super().connect)
+            connect_within(self, super().connect, partial(ConnectTimeoutError, self, _LATE))
 
     class _HTTPS(HTTPSConnection):
-        response_class = _DeadlineResponse
+        response_class = DeadlineResponse
 
         def connect(self) -> None:
-            _connect_within(self, super().connect)
+            connect_within(self, super().connect, partial(ConnectTimeoutError, self, _LATE))
 
     class _HTTPPool(HTTPConnectionPool):
         ConnectionCls = _HTTP
@@ -226,79 +154,72 @@ def shown_origin(url: str) -> str:
     return f"{scheme}://{host}" + (f":{port}" if port else "")
 
 
-def follow(
-    session: requests.Session,
-    request: requests.PreparedRequest,
-    allowed: Origin | frozenset[Origin],
-    deadline: float,
-    **send: Any,
-) -> requests.Response:
+Send = Callable[[str], Answer]
+
+
+def follow(send: Send, url: str, allowed: Origin | frozenset[Origin], deadline: float) -> Answer:
     """Send a request within a deadline; follow one redirect to `allowed`, and no other.
 
     Args:
-        session: a `deadline_session()`.
-        request: the request, prepared with its credentials.
+        send: sends the request to a URL and reads the answer in full (`connections.send` or
+            `via_requests`).
+        url: where the request goes first.
         allowed: the origin (`origin()`) a redirect may lead to, or a set of them (the nodes
             of a cluster).
         deadline: the `time.monotonic()` by which every connection and read must be done.
-        **send: the keyword arguments of `Session.send` (timeout, verify, cert, proxies).
 
     Returns:
-        The response, read in full (not itself a redirect that would be followed).
+        The answer, read in full (not itself a redirect that would be followed).
 
     Raises:
         RedirectRefused: a redirect to another origin, from https to http, or a second one.
-        requests.RequestException: the transport failed, or the deadline passed.
+        Exception: what `send` raises: the transport failed, or the deadline passed.
     """
     origins = frozenset((allowed,)) if isinstance(allowed, tuple) else allowed
-    previous = getattr(_local, "deadline", None)
-    _local.deadline = deadline
-    try:
-        return _follow(session, request, origins, send)
-    finally:
-        _local.deadline = previous
+    with within(deadline):
+        answer = send(url)
+        if not _is_redirect(answer):
+            return answer
+        answer = send(_target(url, answer.location or "", origins))
+        if _is_redirect(answer):
+            raise RedirectRefused("redirected more than once; only one redirect is followed")
+        return answer
 
 
-def _follow(
-    session: requests.Session,
-    request: requests.PreparedRequest,
-    allowed: frozenset[Origin],
-    send: dict[str, Any],
-) -> requests.Response:
-    response = _send(session, request, send)
-    if not _is_redirect(response):
-        return response
-    target, where = _target(request, response, allowed)
-    response.close()
-    again = request.copy()
-    again.prepare_url(target, None)
-    # The URL as it will be sent, read by the parser that will connect: a Location such as
-    # `http://evil\@vault:8200/` is vault's to urllib.parse but evil's to urllib3. Both
-    # parsers must read the same allowed origin.
-    if _sent_origin(again.url or "") != where:
-        raise RedirectRefused(
-            "redirected to an address that URL parsers read differently; not followed, so no "
-            "credential was sent"
-        )
-    response = _send(session, again, send)
-    if _is_redirect(response):
-        response.close()
-        raise RedirectRefused("redirected more than once; only one redirect is followed")
-    return response
+@functools.lru_cache(maxsize=256)
+def sendable(url: str) -> str:
+    """A URL as requests sends it: host IDNA-encoded, path and query quoted (cached).
 
-
-def _send(
-    session: requests.Session, request: requests.PreparedRequest, send: dict[str, Any]
-) -> requests.Response:
-    """Send through the session's adapter, and read the answer in full (within the deadline).
-
-    `Session.send` would add response hooks, redirects (never followed here) and a cookie jar.
-    No store uses cookies, and Vault's own Go client keeps none; each costs about as much as
-    parsing the answer's headers.
+    Raises:
+        ValueError: not a URL requests would send.
     """
-    response = session.get_adapter(request.url or "").send(request, stream=False, **send)
-    _ = response.content
-    return response
+    from requests.models import PreparedRequest  # noqa: PLC0415 - hvac's transport
+
+    request = PreparedRequest()
+    request.prepare_url(url, None)
+    return request.url or url
+
+
+def via_requests(
+    session: requests.Session,
+    method: str,
+    headers: Mapping[str, str],
+    body: str | None,
+    **send: Any,
+) -> Send:
+    """How `follow` sends through a `deadline_session()` (for a node reached through a proxy).
+
+    `Session.send` would add response hooks, redirects (never followed here) and a cookie jar;
+    the request goes to the session's adapter, which reads the answer in full.
+    """
+    import requests  # noqa: PLC0415 - hvac's transport
+
+    def send_to(url: str) -> Answer:
+        request = session.prepare_request(requests.Request(method, url, headers=headers, data=body))
+        response = session.get_adapter(url).send(request, stream=False, **send)
+        return Answer(response.status_code, response.headers.get("location"), response.content)
+
+    return send_to
 
 
 def _sent_origin(url: str) -> Origin | None:
@@ -314,22 +235,25 @@ def _sent_origin(url: str) -> Origin | None:
     return scheme, (parts.host or "").lower().strip("[]"), parts.port or default
 
 
-def _is_redirect(response: requests.Response) -> bool:
-    return response.status_code in REDIRECT_STATUSES and "location" in response.headers
+def _is_redirect(answer: Answer) -> bool:
+    return answer.status in REDIRECT_STATUSES and answer.location is not None
 
 
-def _target(
-    request: requests.PreparedRequest,
-    response: requests.Response,
-    allowed: frozenset[Origin],
-) -> tuple[str, Origin]:
-    """Where a redirect leads, and its origin, when it may be followed."""
-    target = urljoin(request.url or "", response.headers["location"])
+def _target(url: str, location: str, allowed: frozenset[Origin]) -> str:
+    """Where a redirect leads, as it will be sent, when it may be followed.
+
+    The URL as it will be sent is read by both parsers that may connect: a Location such as
+    `http://evil\\@vault:8200/` is vault's to urllib.parse but evil's to urllib3. Both must
+    read the same allowed origin.
+    """
+    target = urljoin(url, location)
     try:
         where = origin(target)
+        sent = sendable(target)
+        readings = {origin(sent), _sent_origin(sent)}
     except ValueError:
         raise RedirectRefused("redirected to an address that is not a valid URL") from None
-    if origin(request.url or "")[0] == "https" and where[0] != "https":
+    if origin(url)[0] == "https" and where[0] != "https":
         raise RedirectRefused(
             f"redirected from https to {where[0] or 'another scheme'} ({shown_origin(target)}); "
             "refused, so nothing is sent unencrypted"
@@ -340,15 +264,24 @@ def _target(
             f"redirected to {shown_origin(target)}, which is not {which}; "
             "not followed, so no credential was sent there"
         )
-    return target, where
+    if readings != {where}:
+        raise RedirectRefused(
+            "redirected to an address that URL parsers read differently; not followed, so no "
+            "credential was sent"
+        )
+    return sent
 
 
 __all__ = [
     "REDIRECT_STATUSES",
+    "Answer",
     "Origin",
     "RedirectRefused",
+    "Send",
     "deadline_session",
     "follow",
     "origin",
+    "sendable",
     "shown_origin",
+    "via_requests",
 ]

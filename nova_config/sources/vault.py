@@ -104,9 +104,7 @@ class VaultSource(Source):
         paths = self.config.paths
 
         def read(path: str) -> Reply:
-            return self.client.request(
-                login.client, "GET", self.config.url(path), deadline, prepared=login.prepared
-            )
+            return self.client.request(login.client, "GET", self.config.url(path), deadline)
 
         # The other paths on workers, the first on this thread, all within the deadline.
         others = [submit(partial(read, path)) for path in paths[1:]]

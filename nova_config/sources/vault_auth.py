@@ -83,7 +83,7 @@ def _new_login(
             return _remember(key, expired, renewed.body)
     hvac_client = _hvac_client(client, hvac, credentials)
     if credentials.login_path is None:
-        return keep(key, Login(hvac_client, None, False, {}))
+        return keep(key, Login(hvac_client, None, False))
     reply = client.request(
         hvac_client, "POST", credentials.login_path, deadline, body=credentials.login_body()
     )
@@ -95,7 +95,7 @@ def _new_login(
     if not isinstance(auth, dict) or not auth.get("client_token"):
         raise client.fail(StoreAccessError, f"{credentials.label} failed (HTTP {reply.status})")
     hvac_client.token = auth["client_token"]
-    return _remember(key, Login(hvac_client, None, False, {}), reply.body)
+    return _remember(key, Login(hvac_client, None, False), reply.body)
 
 
 def _hvac_client(client: VaultClient, hvac: Any, credentials: Credentials) -> Any:
@@ -136,7 +136,7 @@ def _remember(key: tuple[object, ...], login: Login, body: dict[str, Any]) -> Lo
     lease = float(auth.get("lease_duration") or 0)
     # Renew (or log in again) once 80% of the lease has passed, not at the last moment.
     expires = time.monotonic() + lease * 0.8 if lease else None
-    return keep(key, Login(login.client, expires, bool(auth.get("renewable")), {}))
+    return keep(key, Login(login.client, expires, bool(auth.get("renewable"))))
 
 
 def _skip_verify_warning(addr: str) -> None:

@@ -8,19 +8,19 @@ load's deadline that follow a redirect only to VAULT_ADDR itself.
 
 from __future__ import annotations
 
+import http.client
 import ipaddress
 import json
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
 from nova_config.errors import SourceError, StoreUnavailableError
 from nova_config.hidden import HiddenDict, HiddenStr
-from nova_config.sources.common import shown_url
-from nova_config.sources.transport import RedirectRefused, follow, origin
+from nova_config.sources.connections import connections
+from nova_config.sources.transport import RedirectRefused, Send, follow, origin, via_requests
 from nova_config.sources.vault_auth import log_in
 from nova_config.sources.vault_errors import (
     DENIED,
@@ -34,31 +34,22 @@ from nova_config.sources.vault_logins import (
     in_order,
     worked,
 )
+from nova_config.sources.vault_nodes import (
+    HEALTH,
+    STANDBY_STATUSES,
+    Failure,
+    Walk,
+    walk_failed,
+)
 
 if TYPE_CHECKING:
     import hvac
-    import requests
 
     from nova_config.sources.vault_config import VaultConfig
 
 logger = logging.getLogger("nova_config")
 
 LOOKUP_SELF = "v1/auth/token/lookup-self"
-# sys/health's codes for a node that cannot serve: a standby, a performance or DR secondary, a
-# standby cut off from the active node. A KV read rarely answers them, but a proxy in front of
-# one node may; each moves a cluster's walk on to the next node, as 5xx and sealed do.
-STANDBY_STATUSES = frozenset({429, 472, 473, 474})
-# What sys/health's codes say of a node.
-HEALTH = {
-    429: "a standby",
-    472: "a disaster-recovery secondary",
-    473: "a performance standby",
-    474: "a standby cut off from the active node",
-    501: "not initialised",
-    503: "sealed",
-}
-# The longest pause between two rounds through a cluster's nodes (an election takes ~2 s).
-MAX_CLUSTER_PAUSE = 0.4
 
 
 # Addresses already judged (warned or not): the judgement parses the host, once per address.
@@ -77,39 +68,14 @@ def is_plaintext_remote(addr: str) -> bool:
         return host != "localhost"
 
 
-class _Failure(NamedTuple):
-    """Why one try got no answer, and whether another try could help."""
-
-    cause: str
-    final: bool = False
-    refused: bool = False  # a redirect that is not followed
-
-
 class _Call(NamedTuple):
     """One API call, as every node is sent it."""
 
     client: hvac.Client
     method: str
     url: str
-    prepared: dict[str, requests.PreparedRequest] | None
-    payload: tuple[Mapping[str, Any] | None, str | None]
-
-
-@dataclass
-class _Walk:
-    """One request's way through the nodes: those still worth trying, and why each failed."""
-
-    live: list[str]
-    rounds: int = 0
-    attempts: int = 0
-    causes: dict[str, tuple[str, str]] = field(default_factory=dict)  # node: (cause, state)
-    refused: dict[str, str] = field(default_factory=dict)  # node: the redirect refused
-
-    def note(self, node: str, cause: str, state: str, *, final: bool = False) -> None:
-        """Why a node gave no answer; a final reason (sealed, TLS, a redirect) drops it."""
-        self.causes[node] = (cause, state)
-        if final:
-            self.live.remove(node)
+    headers: Mapping[str, str]  # a HiddenDict: the token is one of them
+    body: str | None  # a HiddenStr: the values are in it
 
 
 class VaultClient:
@@ -151,7 +117,6 @@ class VaultClient:
         url: str,
         deadline: float,
         *,
-        prepared: dict[str, requests.PreparedRequest] | None = None,
         body: Mapping[str, Any] | None = None,
         content_type: str | None = None,
     ) -> Reply:
@@ -166,8 +131,8 @@ class VaultClient:
             StoreUnavailableError: unreachable, sealed, redirected elsewhere, or no answer
                 before the deadline (for a cluster: from every node, each named with why).
         """
-        walk = _Walk(in_order(self.config.nodes))
-        call = _Call(client, method, url, prepared, (body, content_type))
+        walk = Walk(in_order(self.config.nodes))
+        call = _Call(client, method, url, *self._payload(client, body, content_type))
         rounds = self.config.retries + 1
         cluster = len(walk.live) > 1
         # A cluster in an election answers nothing for a few seconds: the deadline, not the
@@ -175,8 +140,7 @@ class VaultClient:
         while walk.live and (cluster or walk.rounds < rounds):
             remaining = deadline - time.monotonic()
             if walk.rounds and remaining > 0:
-                pause = 0.2 * 2 ** (walk.rounds - 1)
-                time.sleep(min(min(pause, MAX_CLUSTER_PAUSE) if cluster else pause, remaining))
+                time.sleep(min(walk.pause(cluster), remaining))
                 remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
@@ -184,17 +148,32 @@ class VaultClient:
             reply = self._round(call, walk, deadline)
             if reply is not None:
                 return reply
-        raise self._walk_failed(walk, deadline)
+        raise walk_failed(self.config, walk, deadline)
 
-    def _round(self, call: _Call, walk: _Walk, deadline: float) -> Reply | None:
+    def _payload(
+        self, client: hvac.Client, body: Mapping[str, Any] | None, content_type: str | None
+    ) -> tuple[HiddenDict[str, str], HiddenStr | None]:
+        """The headers hvac's adapter sends, and the body as JSON (under `content_type` when
+        given: KV v2 takes a PATCH only as a merge patch); both hidden from repr."""
+        headers: HiddenDict[str, str] = HiddenDict({"X-Vault-Request": "true"})
+        if client.token:
+            headers["X-Vault-Token"] = client.token
+        if self.config.namespace:
+            headers["X-Vault-Namespace"] = self.config.namespace
+        data = None if body is None else HiddenStr(json.dumps(body))
+        if data is not None:
+            headers["Content-Type"] = content_type or "application/json"
+        return headers, data
+
+    def _round(self, call: _Call, walk: Walk, deadline: float) -> Reply | None:
         """One try of each node still worth trying; an answer that means something, or None."""
         for node in list(walk.live):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
             walk.attempts += 1
-            outcome = self._attempt(call.client, self._prepare(call, node), deadline, remaining)
-            if isinstance(outcome, _Failure):
+            outcome = self._attempt(call, node, deadline, remaining)
+            if isinstance(outcome, Failure):
                 walk.note(node, outcome.cause, "unreachable", final=outcome.final)
                 if outcome.refused:
                     walk.refused[node] = outcome.cause
@@ -210,18 +189,14 @@ class VaultClient:
             if verdict is not None and (verdict.retry or standby):
                 walk.note(node, f"HTTP {outcome.status}", verdict.meaning)
                 continue
-            cannot = (
-                None
-                if verdict in (None, DENIED) or not cluster
-                else self._health(call, node, deadline)
-            )
+            cannot = None if verdict in (None, DENIED) or not cluster else self._health(call, node)
             if cannot is None:
                 worked(self.config.nodes, node)
                 return outcome
             walk.note(node, f"HTTP {outcome.status}, {cannot}", "unreachable")
         return None
 
-    def _health(self, call: _Call, node: str, deadline: float) -> str | None:
+    def _health(self, call: _Call, node: str) -> str | None:
         """Why a cluster's node that answered a failure cannot serve, from its sys/health.
 
         A standby without an active node answers a KV read from its own state (400 while it
@@ -229,73 +204,68 @@ class VaultClient:
         when the node is the active one (its answer stands). Bounded by the timeout: a node
         that just answered answers this at once.
         """
-        probe = call._replace(
-            method="GET", url="v1/sys/health", prepared=None, payload=(None, None)
-        )
+        probe = call._replace(method="GET", url="v1/sys/health", body=None)
         deadline = time.monotonic() + self.config.timeout
-        health = self._attempt(
-            call.client, self._prepare(probe, node), deadline, self.config.timeout
-        )
-        if isinstance(health, _Failure):
+        health = self._attempt(probe, node, deadline, self.config.timeout)
+        if isinstance(health, Failure):
             return f"sys/health: {health.cause}"
         if health.status == 200:
             return None
         return f"sys/health {health.status}: {HEALTH.get(health.status, 'cannot serve')}"
 
-    def _walk_failed(self, walk: _Walk, deadline: float) -> SourceError:
-        """The error of a request no node answered: each node's last reason, the attempts."""
-        tries = f"{walk.attempts} attempt" + ("s" if walk.attempts != 1 else "")
-        if deadline - time.monotonic() <= 0:
-            tries += f"; the {self.config.deadline:g} s deadline (NOVA_VAULT_DEADLINE) has passed"
-        if len(self.config.nodes) == 1:
-            node = self.config.nodes[0]
-            if node in walk.refused:
-                return self.fail(StoreUnavailableError, walk.refused[node])
-            cause, state = walk.causes.get(node, ("", "unreachable"))
-            return self.fail(StoreUnavailableError, f"{state} ({cause or 'no answer'}; {tries})")
-        states = {state for _, state in walk.causes.values()}
-        state = states.pop() if len(states) == 1 else "unreachable"
-        causes = "; ".join(
-            f"{shown_url(node)}: {walk.causes[node][0] if node in walk.causes else 'not tried'}"
-            for node in self.config.nodes
-        )
-        return self.fail(StoreUnavailableError, f"{state} ({causes}; {tries})")
-
     def _attempt(
-        self,
-        client: hvac.Client,
-        request: requests.PreparedRequest,
-        deadline: float,
-        remaining: float,
-    ) -> Reply | _Failure:
+        self, call: _Call, node: str, deadline: float, remaining: float
+    ) -> Reply | Failure:
         """One try: Vault's answer, or why there is none (never an exception's own text)."""
-        import requests  # noqa: PLC0415 - hvac's own transport, present whenever hvac is
-
+        # The login's client was made for the first node; the others share its token.
+        base = call.client.adapter.base_uri if node == self.config.addr else node
+        url = f"{base}/{call.url}"
         try:
-            response = follow(
-                client.session,
-                request,
-                self._origins,
-                deadline,
-                timeout=min(self.config.timeout, remaining),
-                verify=self.config.verify,
-                cert=self.config.cert,
-                proxies=self._proxies(client, request.url or ""),
-            )
+            answer = follow(self._sender(call, url, remaining), url, self._origins, deadline)
         except RedirectRefused as exc:
-            return _Failure(str(exc), final=True, refused=True)
-        except requests.exceptions.RequestException as exc:
-            cause = transport_cause(exc, requests)
-            if deadline - time.monotonic() <= 0 and cause != "connect timed out":
-                cause = "no answer in time"  # a read cut at the deadline
-            # A certificate problem does not go away on retry.
-            return _Failure(cause, final=isinstance(exc, requests.exceptions.SSLError))
-        except (OSError, ValueError) as exc:
-            # Raised by requests or urllib3 outside their own hierarchy (a CA bundle that
-            # cannot be loaded, a header refused): named by type, since the text may quote a
-            # header, and a token is one.
-            return _Failure(f"the request could not be sent ({type(exc).__name__})", final=True)
-        return reply_of(response)
+            return Failure(str(exc), final=True, refused=True)
+        except (OSError, ValueError, http.client.HTTPException) as exc:
+            cause, final = transport_cause(exc)
+            return Failure(self._late(cause, deadline), final=final)
+        return reply_of(answer.status, answer.body)
+
+    @staticmethod
+    def _late(cause: str, deadline: float) -> str:
+        """A read cut at the deadline is named so, whatever the socket said."""
+        past = deadline - time.monotonic() <= 0 and cause != "connect timed out"
+        return "no answer in time" if past else cause
+
+    def _sender(self, call: _Call, url: str, remaining: float) -> Send:
+        """How `follow` sends this call: kept-alive connections, or requests through a proxy."""
+        from requests.utils import select_proxy  # noqa: PLC0415 - hvac's transport
+
+        timeout = min(self.config.timeout, remaining)
+        config = self.config
+        proxies = self._proxies(call.client, url)
+        if proxies and select_proxy(url, proxies) is not None:
+            return via_requests(
+                call.client.session,
+                call.method,
+                call.headers,
+                call.body,
+                timeout=timeout,
+                verify=config.verify,
+                cert=config.cert,
+                proxies=proxies,
+            )
+
+        def send(target: str) -> Any:
+            return connections.send(
+                call.method,
+                target,
+                call.headers,
+                call.body,
+                timeout=timeout,
+                verify=config.verify,
+                cert=config.cert,
+            )
+
+        return send
 
     def _proxies(self, client: hvac.Client, url: str) -> Any:
         """The proxies for a node: the login's for the first, looked up once per load for others.
@@ -311,40 +281,6 @@ class VaultClient:
 
             found = self._node_proxies[node] = get_environ_proxies(node)
         return found
-
-    def _prepare(self, call: _Call, node: str) -> requests.PreparedRequest:
-        """The request to one node with the headers hvac's adapter sends; KV reads are
-        prepared once per node.
-
-        A body goes as JSON, under `content_type` when one is given (KV v2 takes a PATCH only
-        as a merge patch).
-        """
-        import requests  # noqa: PLC0415 - hvac's own transport, present whenever hvac is
-
-        client, prepared = call.client, call.prepared
-        # The login's client was made for the first node; the others share its token.
-        base = client.adapter.base_uri if node == self.config.addr else node
-        full = f"{base}/{call.url}"
-        request = None if prepared is None else prepared.get(full)
-        if request is None:
-            body, content_type = call.payload
-            # Hidden from repr, as the body is: the token and the values are in them.
-            headers: HiddenDict[str, str] = HiddenDict({"X-Vault-Request": "true"})
-            if client.token:
-                headers["X-Vault-Token"] = client.token
-            if self.config.namespace:
-                headers["X-Vault-Namespace"] = self.config.namespace
-            data = None if body is None else HiddenStr(json.dumps(body))
-            if data is not None:
-                headers["Content-Type"] = content_type or "application/json"
-            # Building a request in requests (cookies, merged settings, header checks) costs
-            # about as much as a read from a nearby server: KV reads keep theirs per client.
-            request = client.session.prepare_request(
-                requests.Request(call.method, full, headers=headers, data=data)
-            )
-            if prepared is not None:
-                prepared[full] = request
-        return request
 
 
 __all__ = [

@@ -8,7 +8,7 @@ here quotes an exception's text or a body: either can carry a URL, a header or a
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from nova_config.errors import (
     SourceError,
@@ -17,9 +17,7 @@ from nova_config.errors import (
     StoreUnavailableError,
 )
 from nova_config.hidden import hidden_object
-
-if TYPE_CHECKING:
-    import requests
+from nova_config.sources.connections import ConnectTimeout, TlsError
 
 
 class Reply(NamedTuple):
@@ -83,29 +81,37 @@ def mentions(body: dict[str, Any], text: str) -> bool:
 _DECODER = json.JSONDecoder(object_hook=hidden_object)
 
 
-def reply_of(response: requests.Response) -> Reply:
+def reply_of(status: int, content: bytes) -> Reply:
     """The status and JSON body of an answer (an empty body when it is not a JSON object)."""
     try:
-        body = _DECODER.decode(response.content.decode("utf-8"))
+        body = _DECODER.decode(content.decode("utf-8"))
     except ValueError:  # UnicodeDecodeError included
         body = {}
-    return Reply(response.status_code, body if isinstance(body, dict) else {})
+    return Reply(status, body if isinstance(body, dict) else {})
 
 
-def transport_cause(exc: Exception, requests: Any) -> str:
-    """Why a request got no answer, from the exception's type and the OS's wording.
+def transport_cause(exc: Exception) -> tuple[str, bool]:
+    """Why a request got no answer, and whether that is final (no retry helps).
 
-    Never shown as they are: the text carries the URL and, with some proxies, request headers.
+    From the exception's type, for the kept-alive connections' errors and requests' alike;
+    never its text, which carries the URL and, with some proxies or a refused header, a token.
     """
-    if isinstance(exc, requests.exceptions.SSLError):
-        return "TLS handshake failed; check VAULT_CACERT"
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return "connect timed out"
-    if isinstance(exc, requests.exceptions.Timeout):
-        return "no answer in time"
-    if "refused" in str(exc).lower():
-        return "connection refused"
-    return "connection failed"
+    import requests  # noqa: PLC0415 - hvac's own transport, present whenever hvac is
+
+    if isinstance(exc, TlsError | requests.exceptions.SSLError):
+        return "TLS handshake failed; check VAULT_CACERT", True  # a certificate stays wrong
+    if isinstance(exc, ConnectTimeout | requests.exceptions.ConnectTimeout):
+        return "connect timed out", False
+    if isinstance(exc, TimeoutError | requests.exceptions.Timeout):
+        return "no answer in time", False
+    if isinstance(exc, ConnectionRefusedError) or (
+        isinstance(exc, requests.exceptions.ConnectionError) and "refused" in str(exc).lower()
+    ):
+        return "connection refused", False
+    if isinstance(exc, ValueError) and not isinstance(exc, OSError):
+        # A header refused, or a URL that cannot be sent.
+        return f"the request could not be sent ({type(exc).__name__})", True
+    return "connection failed", False
 
 
 __all__ = [

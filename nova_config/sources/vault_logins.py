@@ -18,7 +18,6 @@ from nova_config.sources.common import ClientCache
 
 if TYPE_CHECKING:
     import hvac
-    import requests
 
 MAX_LOGINS = 8
 
@@ -29,9 +28,6 @@ class Login(NamedTuple):
     client: hvac.Client
     expires: float | None  # time.monotonic() deadline, None when the token does not expire
     renewable: bool
-    # The KV reads, prepared once per client: building a request in requests (cookies, merged
-    # settings, header checks) costs about as much as a read from a nearby server.
-    prepared: dict[str, requests.PreparedRequest]
 
 
 def _close(login: Login) -> None:
@@ -52,9 +48,12 @@ def fresh(login: Login) -> bool:
 
 
 def forget_logins() -> None:
-    """Close and drop every cached Vault client (their tokens are not revoked)."""
+    """Close and drop every cached Vault client and connection (tokens are not revoked)."""
+    from nova_config.sources.connections import connections  # noqa: PLC0415 - imports transport
+
     _logins.clear()
     _working.clear()
+    connections.close()
 
 
 def cached(key: tuple[object, ...]) -> Login | None:

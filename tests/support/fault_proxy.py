@@ -125,6 +125,11 @@ class FaultProxy:
         with self._server.lock:
             return sum(1 for _, seen in self._server.seen if seen.split("?")[0] == path)
 
+    def requests_for_any(self) -> int:
+        """How many requests reached the proxy."""
+        with self._server.lock:
+            return len(self._server.seen)
+
     def stop(self) -> None:
         """Stop serving and close the listening socket."""
         stop_serving(self._server, self._thread)
