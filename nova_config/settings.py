@@ -4,8 +4,6 @@ No `from __future__ import annotations` here: pydantic would have to evaluate ev
 string when the models are built, which is a measurable part of an application's import time.
 """
 
-import inspect
-import os
 from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Self
 from urllib.parse import quote
@@ -16,23 +14,20 @@ from pydantic import (
     Field,
     PrivateAttr,
     SecretStr,
-    ValidationError,
     ValidationInfo,
     field_validator,
 )
-from pydantic_core import InitErrorDetails
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
-from pydantic_settings import SettingsError as UpstreamSettingsError
 
 from nova_config.compose import compose
-from nova_config.errors import Problem, SecretFieldError, SettingsError
+from nova_config.errors import SecretFieldError, SettingsError
 from nova_config.fields import FieldPlan, is_secret_type, plan_field, secret
 from nova_config.fields import setting as setting_spec
-from nova_config.hidden import HiddenDict, HiddenEnviron
-from nova_config.invalid import invalid_problems, load_error
-from nova_config.merge import build_values, source_failure
+from nova_config.hidden import HiddenDict
+from nova_config.loading import load_into
+from nova_config.merge import build_values
 from nova_config.provenance import Provenance, ResolutionRecord
-from nova_config.resolve import CURRENT, Load, audit, audit_wanted, environment_of
+from nova_config.resolve import CURRENT
 from nova_config.sources.base import Environment
 from nova_config.validators import (
     STRICT_ENVIRONMENTS,
@@ -40,16 +35,6 @@ from nova_config.validators import (
     check_secret_text,
     invalid,
     is_placeholder,
-)
-
-# The process environment as every load reads it, through a view whose repr hides it: it is
-# passed down through the sources' frames, which error trackers record.
-_ENVIRON = HiddenEnviron(os.environ)
-
-
-# pydantic-settings' own keyword options of a settings class (`_env_file=None`, `_secrets_dir=`).
-_INIT_OPTIONS = frozenset(
-    name for name in inspect.signature(BaseSettings.__init__).parameters if name.startswith("_")
 )
 
 
@@ -73,6 +58,7 @@ class SecretSettings(BaseSettings):
     # The field that holds the environment of the load, if the model declares one: it is set
     # from its keyword argument or NOVA_ENV, never read from a source.
     __nova_environment_field__: ClassVar[str | None] = None
+    __nova_own_order__: ClassVar[bool] = False
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
@@ -90,60 +76,21 @@ class SecretSettings(BaseSettings):
                 )
         cls.__nova_plans__ = plans
         cls.__nova_examples__ = frozenset(p.example for p in plans if p.secret and p.example)
+        # A model that keeps nova-config's order, with no CLI source configured, has only the
+        # sources that order consults made (compose.own_sources).
+        own = SecretSettings.settings_customise_sources.__func__  # type: ignore[attr-defined]
+        cls.__nova_own_order__ = getattr(
+            cls.settings_customise_sources, "__func__", None
+        ) is own and (
+            all(cls.model_config.get(k) is None for k in ("cli_parse_args", "cli_settings_source"))
+        )
 
     def __init__(self, **values: Any) -> None:
         # The keyword arguments may be secrets: only a copy whose repr hides them stays in this
         # frame, for error trackers that record frame locals.
         init: HiddenDict[str, Any] = HiddenDict(values)
         del values
-        cls = type(self)
-        options: HiddenDict[str, Any] = HiddenDict(
-            {name: init.pop(name) for name in [n for n in init if n in _INIT_OPTIONS]}
-        )
-        field = cls.__nova_environment_field__
-        environment = environment_of(init, _ENVIRON, field)
-        given = field is not None and field in init
-        if given and field is not None:
-            init[field] = environment  # as validated: `Production` becomes `production`
-        load = Load(
-            f"{cls.__module__}:{cls.__qualname__}",
-            cls.__nova_plans__,
-            environment,
-            _ENVIRON,
-            dotenv_disabled="_env_file" in options and options["_env_file"] is None,
-            environment_field=field,
-        )
-        invalid: list[Problem] = []
-        lines: list[InitErrorDetails] = []
-        failed: SettingsError | None = None
-        token = CURRENT.set(load)
-        try:
-            BaseSettings.__init__(self, **options, **init)
-        except SettingsError as exc:
-            failed = exc  # a store's configuration (always fatal): already nova-config's own
-        except ValidationError as exc:
-            invalid, lines = invalid_problems(cls, exc, load)
-        except UpstreamSettingsError as exc:
-            # Raised while pydantic-settings sets its sources up (its CLI source quotes the
-            # argument it could not parse): the same named error as a source's own failure.
-            failed = source_failure(exc, "set-up", cls, load)
-        finally:
-            CURRENT.reset(token)
-        if failed is None:
-            if field is not None and not given:
-                load.provenance[field] = (
-                    Provenance("env", "NOVA_ENV")
-                    if "NOVA_ENV" in _ENVIRON
-                    else Provenance("default", "default value")
-                )
-            failed = load_error(cls, load, invalid, lines)
-        if audit_wanted(_ENVIRON):
-            failed = audit(load, failed, self)
-        if failed is not None:
-            # Raised outside the except blocks, so that the ValidationError (which keeps the
-            # inputs in its errors()) is neither the cause nor the context of what users see.
-            raise failed
-        self._resolution = load.record()
+        self._resolution = load_into(self, init)
 
     @classmethod
     def settings_customise_sources(
