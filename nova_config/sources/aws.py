@@ -89,8 +89,10 @@ class _Pairs(list[tuple[str, Any]]):
 
 def _config_key(timeout: float) -> str:
     """A digest of what shapes a client, so that no raw credential is kept in a key."""
-    # boto3 reads the process environment itself (and ~/.aws under HOME), not LoadContext.
-    shaping = sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_") or k == "HOME")
+    # boto3 reads the process environment itself (and ~/.aws under HOME), not LoadContext. Only
+    # the values of the names kept are read: decoding every value costs more than the key.
+    environ = os.environ
+    shaping = sorted((k, environ[k]) for k in environ if k.startswith("AWS_") or k == "HOME")
     return hashlib.sha256(repr((timeout, RETRIES, shaping)).encode()).hexdigest()
 
 
