@@ -32,6 +32,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_boot.py
 	$(BIN)/python benchmarks/bench_vault.py
+	$(BIN)/python benchmarks/bench_transport.py
 	$(BIN)/python benchmarks/bench_aws.py
 	$(BIN)/python benchmarks/bench_audit.py
 	$(BIN)/python benchmarks/bench_audit_report.py
