@@ -75,10 +75,11 @@ def build_values(
     return state
 
 
-_PARSE_FAILED = re.compile(r'error parsing value for field "([^"]+)" from source "([^"]+)"')
+_PARSE_FAILED = r'error parsing value for field "([^"]+)" from source "([^"]+)"'
 # pydantic-settings' own wordings that name a field, a source or a folder and never a value.
-# Others are not shown: its CLI source, for one, quotes the argument it could not parse.
-_SAFE_WORDING = re.compile(
+# Others are not shown: its CLI source, for one, quotes the argument it could not parse. Both
+# are compiled at the first failure, not at import (every process start would pay for it).
+_SAFE_WORDING = (
     r'error (?:parsing|getting) value for field "[^"]+" from source "[^"]+"'
     r'|directory "[^"]*" does not exist'
     r"|secrets_dir must reference a directory, not an? [\w ]+"
@@ -116,9 +117,10 @@ def source_failure(
     quotes the argument it could not parse. Only wordings known to name no value are kept, and
     the caller raises the result outside its handler, so nothing is chained.
     """
-    safe = _SAFE_WORDING.fullmatch(str(exc)) if isinstance(exc, UpstreamSettingsError) else None
+    upstream = isinstance(exc, UpstreamSettingsError)
+    safe = re.fullmatch(_SAFE_WORDING, str(exc)) if upstream else None
     said = safe.group(0) if safe else None
-    parsed = _PARSE_FAILED.fullmatch(said) if said else None
+    parsed = re.fullmatch(_PARSE_FAILED, said) if said else None
     field = parsed.group(1) if parsed else None
     plans = {plan.name: plan for plan in (load.plans if load else ())}
     variable = plans[field].variable if field in plans else field
