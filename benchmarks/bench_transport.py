@@ -97,10 +97,8 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=9, help="blocks per case")
     args = parser.parse_args()
     with store_bench.scratch_home("nova-bench-transport-") as home:
-        try:
-            server = OpenBao(home.parent / "openbao")
-        except (OSError, RuntimeError) as exc:  # ServerStartError is a RuntimeError
-            print(f"the OpenBao dev server did not start: {exc}", file=sys.stderr)
+        server = store_bench.start_openbao(home)
+        if server is None:
             return 1
         try:
             server.write_kv2(PATH, VALID_FIELDS)

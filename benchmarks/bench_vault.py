@@ -169,10 +169,8 @@ def main() -> int:
     """Start the server, seed it, measure every case that loads, print the figures."""
     args = store_bench.parse_args(__doc__)
     with store_bench.scratch_home("nova-bench-vault-") as home:
-        try:
-            server = OpenBao(home.parent / "openbao")
-        except (OSError, RuntimeError) as exc:  # ServerStartError is a RuntimeError
-            print(f"the OpenBao dev server did not start: {exc}", file=sys.stderr)
+        server = store_bench.start_openbao(home)
+        if server is None:
             return 1
         try:
             prepare_environ(home, server)

@@ -6,6 +6,7 @@ import argparse
 import gc
 import os
 import statistics
+import sys
 import tempfile
 import time
 import warnings
@@ -19,6 +20,7 @@ from pydantic import SecretStr
 
 from nova_config import NovaSettings
 from tests.support.data import VALID_FIELDS
+from tests.support.openbao import OpenBao
 
 # The three required secrets by field name: the tests' valid values, seeded in the store.
 SECRETS: dict[str, str] = VALID_FIELDS
@@ -205,6 +207,15 @@ def compare(
     run(store, loaded, args.runs, args.warmup, args.rounds)
     print_table(store, loaded, loaded[0], width)
     print_summary(store, loaded, loaded[0], width, speedup)
+
+
+def start_openbao(home: Path) -> OpenBao | None:
+    """The tests' OpenBao dev server, in a folder beside `home`; None (said why) if it fails."""
+    try:
+        return OpenBao(home.parent / "openbao")
+    except (OSError, RuntimeError) as exc:  # ServerStartError is a RuntimeError
+        print(f"the OpenBao dev server did not start: {exc}", file=sys.stderr)
+        return None
 
 
 @contextmanager

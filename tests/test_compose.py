@@ -124,19 +124,16 @@ def test_a_load_that_does_not_consult_env_makes_no_env_source(
 
 
 def test_only_models_that_keep_nova_configs_order_take_the_own_sources() -> None:
-    class Reordered(SecretSettings):
-        token: SecretStr = SecretStr("x")
-
-        @classmethod
-        def settings_customise_sources(
-            cls,
-            settings_cls: type[BaseSettings],
-            init_settings: PydanticBaseSettingsSource,
-            env_settings: PydanticBaseSettingsSource,
-            dotenv_settings: PydanticBaseSettingsSource,
-            file_secret_settings: PydanticBaseSettingsSource,
-        ) -> tuple[PydanticBaseSettingsSource, ...]:
-            return env_settings, init_settings
+    reordered: type[SecretSettings] = type(
+        "Reordered",
+        (SecretSettings,),
+        {
+            "__annotations__": {"token": SecretStr},
+            "token": SecretStr("x"),
+            # Any override counts, whatever it returns.
+            "settings_customise_sources": classmethod(lambda cls, *sources, **named: sources),
+        },
+    )
 
     class WithCli(SecretSettings):
         model_config = SettingsConfigDict(cli_parse_args=["--token", "y"])
@@ -144,5 +141,5 @@ def test_only_models_that_keep_nova_configs_order_take_the_own_sources() -> None
 
     assert NovaSettings.__nova_own_order__
     assert model_for(SettingsConfigDict(env_prefix="APP_")).__nova_own_order__
-    assert not Reordered.__nova_own_order__
+    assert not reordered.__nova_own_order__
     assert not WithCli.__nova_own_order__

@@ -272,18 +272,16 @@ def test_a_persistent_429_is_retried_then_reported_as_throttled(
 
 @pytest.fixture
 def behind_proxy(
-    fault_proxy: FaultProxy, openbao: OpenBao, base: str, monkeypatch: pytest.MonkeyPatch
+    via_proxy: FaultProxy, openbao: OpenBao, base: str, monkeypatch: pytest.MonkeyPatch
 ) -> FaultProxy:
     """VAULT_ADDR is the server itself, and HTTP_PROXY the fault proxy, which relays requests
     sent to it in proxy form (`GET http://host:port/v1/...`) to the server."""
     openbao.write_kv2(base, VAULT_SECRETS)
     for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "NO_PROXY"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HTTP_PROXY", fault_proxy.addr)
+    monkeypatch.setenv("HTTP_PROXY", via_proxy.addr)
     monkeypatch.setenv("VAULT_ADDR", openbao.addr)
-    monkeypatch.setenv("VAULT_TOKEN", openbao.root_token)
-    monkeypatch.setenv("NOVA_VAULT_PATH", base)
-    return fault_proxy
+    return via_proxy
 
 
 def test_with_http_proxy_set_every_vault_request_goes_through_the_proxy(
