@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 import shutil
 import subprocess
@@ -14,6 +15,7 @@ from nova_config.sources import vault_auth, vault_logins
 from tests.support.data import VAULT_CANARY_KEY, VAULT_SECRETS
 from tests.support.fault_proxy import FaultProxy
 from tests.support.helpers import log_in_with_approle, point_at
+from tests.support.keepalive import KeepAliveServer
 from tests.support.openbao import Namespace, OpenBao
 from tests.support.openbao_tls import TlsOpenBao
 
@@ -304,3 +306,24 @@ def test_no_proxy_naming_the_vault_host_sends_nothing_through_the_proxy(
     settings = NovaSettings()
     assert settings.source_of("alpaca_api_key").source == "vault"
     assert behind_proxy.requests_for_any() == 0
+
+
+def test_a_user_and_password_in_vault_addr_go_as_basic_auth_as_requests_sends_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A Vault behind a proxy that asks for HTTP Basic: VAULT_ADDR's userinfo, percent-decoded,
+    is sent as requests (and Vault's Go client) send it, and is never shown."""
+    server = KeepAliveServer()  # answers every GET; it holds no secret, so the load fails
+    try:
+        host = server.addr.removeprefix("http://")
+        monkeypatch.setenv("VAULT_ADDR", f"http://nova:p%40ss-canary-77c1@{host}")
+        monkeypatch.setenv("VAULT_TOKEN", "token-canary-2b9e")
+        monkeypatch.setenv("NOVA_VAULT_PATH", "nova-aetus")
+        with pytest.raises(SettingsError) as excinfo:
+            NovaSettings()
+        sent = {headers.get("Authorization") for _, _, headers in server.requests}
+    finally:
+        server.stop()
+    assert sent == {"Basic " + base64.b64encode(b"nova:p@ss-canary-77c1").decode()}
+    assert {headers.get("User-Agent") for _, _, headers in server.requests} == {"nova-config"}
+    assert "canary" not in str(excinfo.value)

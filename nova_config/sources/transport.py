@@ -11,11 +11,12 @@ through a proxy; both read every answer within the deadline given to `follow()`
 
 from __future__ import annotations
 
+import base64
 import functools
 from collections.abc import Callable, Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 from nova_config.sources.deadline_io import DeadlineResponse, connect_within, within
 
@@ -143,6 +144,21 @@ def origin(url: str) -> Origin:
     parts = urlsplit(url)
     default = {"http": 80, "https": 443}.get(parts.scheme)
     return parts.scheme, (parts.hostname or "").lower(), parts.port or default
+
+
+def basic_auth(url: str) -> str | None:
+    """The `Authorization` header requests sends for a URL with a user and password, or None.
+
+    As requests (and Vault's Go client) do: the userinfo, percent-decoded, as HTTP Basic.
+
+    Raises:
+        UnicodeEncodeError: a user or password that is not Latin-1 (requests refuses it too).
+    """
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return None
+    pair = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}".encode("latin1")
+    return "Basic " + base64.b64encode(pair).decode("ascii")
 
 
 def shown_origin(url: str) -> str:
@@ -278,6 +294,7 @@ __all__ = [
     "Origin",
     "RedirectRefused",
     "Send",
+    "basic_auth",
     "deadline_session",
     "follow",
     "origin",

@@ -20,7 +20,14 @@ from urllib.parse import urlsplit
 from nova_config.errors import SourceError, StoreUnavailableError
 from nova_config.hidden import HiddenDict, HiddenStr
 from nova_config.sources.connections import connections
-from nova_config.sources.transport import RedirectRefused, Send, follow, origin, via_requests
+from nova_config.sources.transport import (
+    RedirectRefused,
+    Send,
+    basic_auth,
+    follow,
+    origin,
+    via_requests,
+)
 from nova_config.sources.vault_auth import log_in
 from nova_config.sources.vault_errors import (
     DENIED,
@@ -50,6 +57,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("nova_config")
 
 LOOKUP_SELF = "v1/auth/token/lookup-self"
+# Sent with every request: hvac's request marker, and who is asking (requests named itself).
+HEADERS = {"X-Vault-Request": "true", "User-Agent": "nova-config"}
 
 
 # Addresses already judged (warned or not): the judgement parses the host, once per address.
@@ -155,7 +164,7 @@ class VaultClient:
     ) -> tuple[HiddenDict[str, str], HiddenStr | None]:
         """The headers hvac's adapter sends, and the body as JSON (under `content_type` when
         given: KV v2 takes a PATCH only as a merge patch); both hidden from repr."""
-        headers: HiddenDict[str, str] = HiddenDict({"X-Vault-Request": "true"})
+        headers: HiddenDict[str, str] = HiddenDict(HEADERS)
         if client.token:
             headers["X-Vault-Token"] = client.token
         if self.config.namespace:
@@ -241,12 +250,16 @@ class VaultClient:
 
         timeout = min(self.config.timeout, remaining)
         config = self.config
+        headers = call.headers
+        auth = basic_auth(url)  # a user and password in VAULT_ADDR, as requests sends them
+        if auth is not None:
+            headers = HiddenDict({**headers, "Authorization": auth})
         proxies = self._proxies(call.client, url)
         if proxies and select_proxy(url, proxies) is not None:
             return via_requests(
                 call.client.session,
                 call.method,
-                call.headers,
+                headers,
                 call.body,
                 timeout=timeout,
                 verify=config.verify,
@@ -258,7 +271,7 @@ class VaultClient:
             return connections.send(
                 call.method,
                 target,
-                call.headers,
+                headers,
                 call.body,
                 timeout=timeout,
                 verify=config.verify,
