@@ -77,6 +77,24 @@ def test_https_vault_without_its_ca_fails_the_handshake_once_naming_the_address(
     assert NovaSettings(environment="production").source_of("alpaca_api_key").source == "vault"
 
 
+def test_a_ca_bundle_replaced_in_place_is_trusted_by_the_next_load(
+    at_tls_vault: TlsOpenBao, base: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """VAULT_CACERT's file rotated on a mounted volume: no restart needed, as with requests
+    (urllib3 loads the file again for each new connection)."""
+    import certifi  # noqa: PLC0415 - a bundle without the dev CA
+
+    at_tls_vault.write_kv2(base, VAULT_SECRETS)
+    bundle = tmp_path / "vault-ca.pem"
+    shutil.copyfile(certifi.where(), bundle)
+    monkeypatch.setenv("VAULT_CACERT", str(bundle))
+    with pytest.raises(SettingsError) as excinfo:
+        NovaSettings(environment="production")
+    assert TLS_FAILED in excinfo.value.problems[0].message
+    shutil.copyfile(at_tls_vault.ca_path, bundle)  # the same path, new content
+    assert NovaSettings(environment="production").source_of("alpaca_api_key").source == "vault"
+
+
 def test_vault_skip_verify_loads_without_a_ca_with_one_warning_of_ours(
     at_tls_vault: TlsOpenBao,
     base: str,

@@ -59,9 +59,27 @@ class _HTTPS(http.client.HTTPSConnection):
     response_class = DeadlineResponse
 
 
+def _files_of(verify: Verify, cert: Cert) -> tuple[tuple[str, int, int], ...]:
+    """Each TLS file's path, change time and size: a file replaced in place (a CA bundle or
+    client certificate rotated on a mounted volume) makes a new context, as urllib3 loads the
+    files again for each new connection."""
+    paths = [verify] if isinstance(verify, str) else []
+    paths += list(cert) if isinstance(cert, tuple) else [cert] if cert else []
+    signature = []
+    for path in paths:
+        try:
+            status = os.stat(path)
+        except OSError:
+            continue  # loading it fails, and says so
+        signature.append((path, status.st_mtime_ns, status.st_size))
+    return tuple(signature)
+
+
 @functools.lru_cache(maxsize=16)
-def _context(verify: Verify, cert: Cert) -> ssl.SSLContext:
-    """The TLS context for these settings, made once (loading a CA bundle takes milliseconds)."""
+def _context(verify: Verify, cert: Cert, files: tuple[object, ...]) -> ssl.SSLContext:
+    """The TLS context for these settings and files, made once (loading a CA bundle takes
+    milliseconds): `files` is `_files_of(verify, cert)`."""
+    del files  # part of the cache key only
     import ssl  # noqa: PLC0415 - https only
 
     if verify is False:
@@ -179,7 +197,7 @@ class Connections:
         connection: http.client.HTTPConnection
         if scheme == "https":
             try:
-                context = _context(verify, cert)
+                context = _context(verify, cert, _files_of(verify, cert))
             except (OSError, ValueError) as exc:  # a CA file or client key that cannot be read
                 raise TlsError(
                     f"the TLS settings could not be loaded ({type(exc).__name__})"
