@@ -1,4 +1,4 @@
-"""HashiCorp Vault and OpenBao: KV v1/v2 secrets read with hvac, one request per path."""
+"""HashiCorp Vault and OpenBao: KV v1/v2 secrets, one request per path (sent by vault_client)."""
 
 from __future__ import annotations
 
