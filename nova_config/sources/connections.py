@@ -155,8 +155,7 @@ class Connections:
         try:
             if connection is None:
                 connection = self._connect(key, timeout)
-            else:
-                assert connection.sock is not None  # noqa: S101 - kept only while connected
+            elif connection.sock is not None:  # always, for one kept: `_take` drops the others
                 connection.sock.settimeout(timeout)
             connection.request(method, target, body=body, headers=dict(headers))
             response = connection.getresponse()

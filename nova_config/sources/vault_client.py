@@ -1,9 +1,9 @@
-"""Vault's client: the session and login cache, renewal, and one request with its retries.
+"""Vault's client: one request with its retries, walked through a cluster's nodes.
 
 The source (`vault.py`) decides what to read and what an answer means; this module decides how
-to reach Vault: one authenticated client per process and credential, shared by threads (one
-login at a time per credential) and dropped in a forked child, and requests bounded by the
-load's deadline that follow a redirect only to VAULT_ADDR itself.
+to reach Vault: the login kept per process and credential (`vault_auth.py`), requests sent over
+kept-alive connections (`connections.py`; requests for a node behind a proxy), bounded by the
+load's deadline, following a redirect only to VAULT_ADDR itself (or another of its nodes).
 """
 
 from __future__ import annotations
