@@ -1,7 +1,7 @@
 """What a backup holds: every key at the app's Vault paths and AWS secrets, with its metadata.
 
 The stores are reached as a rotation reaches them (`rotate_vault.VaultWriter`,
-`rotate_aws.AwsSecret`): the same configuration, cached login or client, deadlines and error
+`aws_secret.AwsSecret`): the same configuration, cached login or client, deadlines and error
 tables. The places are the app's own, per environment: the configured mount's
 `VaultConfig.from_environ(environ, env).paths`, and the AWS source's `secret_ids`. A backup
 reads one `GET data/<path>` per Vault path (KV v2: the version, `created_time` and
@@ -20,11 +20,11 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from nova_config.aws_secret import AwsSecret, members_of
 from nova_config.backup_format import Backup, Entry, now_text
-from nova_config.errors import StoreDataError, UsageError
+from nova_config.errors import SettingsError, StoreDataError, UsageError
 from nova_config.hidden import HiddenDict, HiddenEnviron
 from nova_config.provenance import Provenance
-from nova_config.rotate_aws import AwsSecret, members_of
 from nova_config.rotate_vault import VaultWriter, hvac_module
 from nova_config.sources.aws_errors import failure_of
 from nova_config.sources.base import LoadContext
@@ -128,7 +128,10 @@ class AwsPlace:
         """One SDK call; None when the secret (or version) does not exist."""
         secret, failure = self.secret, None
         try:
-            return dict(getattr(secret.client, method)(SecretId=secret.secret_id, **arguments))
+            call = getattr(secret.client, method)
+            return dict(secret.run(lambda: call(SecretId=secret.secret_id, **arguments)))
+        except SettingsError:
+            raise  # no answer within NOVA_AWS_DEADLINE
         except Exception as exc:  # judged by the one table, raised outside this block
             judged = failure_of(exc, secret.timeout)
             if judged is not None:

@@ -17,11 +17,11 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
+from nova_config.aws_secret import attempt
 from nova_config.backup import AwsPlace, VaultPlace, open_place
 from nova_config.backup_format import Backup, Key, decrypt, newest, parse, read_backup
 from nova_config.errors import StoreDataError, UsageError
 from nova_config.hidden import HiddenDict
-from nova_config.rotate_aws import attempt
 
 CREATE, UPDATE, UNCHANGED, ADDED = "create", "update", "unchanged", "added"
 # How `backup verify` names the same outcomes: the backup against the live store.
@@ -138,6 +138,8 @@ def _write_aws(place: AwsPlace, state: PlaceState) -> str:
         secret.where,
         secret.timeout,
         CREATE_DENIED,
+        deadline=secret.deadline,
+        unsure=f"; the secret may still be created (VersionId {token}): check before running again",
     )
     return str(reply.get("VersionId"))
 

@@ -32,6 +32,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("nova_config")
 
+# Why `.env` was not read when the load was given `_env_file=None`; `reload()` passes the option
+# again when a record says so.
+DOTENV_OFF = ".env files are not read (_env_file=None)"
+
 
 class EnvironmentLayer(EnvSettingsSource):
     """The per-environment layer of env: `STAGING_` in front of the whole name env would read.
@@ -175,7 +179,7 @@ def _sources_for(
         return [given]
     if isinstance(given, DotEnvSettingsSource):
         if load.dotenv_disabled:
-            load.skipped[name] = ".env files are not read (_env_file=None)"
+            load.skipped[name] = DOTENV_OFF
             return []
         if given.env_file is not None:
             return [given]  # the model's env_file, read as upstream reads it
@@ -190,4 +194,4 @@ def _sources_for(
     return sources
 
 
-__all__ = ["EnvironmentLayer", "compose", "own_sources", "plain_names"]
+__all__ = ["DOTENV_OFF", "EnvironmentLayer", "compose", "own_sources", "plain_names"]

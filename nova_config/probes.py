@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from nova_config.errors import SettingsError, SourceError
+from nova_config.errors import SettingsError, SourceError, StoreUnavailableError
 from nova_config.sources.base import LoadContext
 from nova_config.sources.dotenv import DotenvSource
 from nova_config.sources.files import FileSource
@@ -25,6 +25,7 @@ from nova_config.sources.vault_client import LOOKUP_SELF
 from nova_config.sources.vault_config import find_credentials
 from nova_config.sources.vault_errors import DENIED, NOT_FOUND, Reply, judge
 from nova_config.sources.vault_logins import Login, keep
+from nova_config.sources.workers import finished_within
 
 if TYPE_CHECKING:
     from nova_config.fields import FieldPlan
@@ -219,13 +220,20 @@ class AwsProbe:
 
     def _call(self, place: str, method: str, **arguments: Any) -> dict[str, Any] | None:
         """One call; None when the secret does not exist; SourceError when it failed."""
-        from nova_config.sources.aws_errors import failure_of  # noqa: PLC0415 - only with AWS
+        from nova_config.sources.aws_errors import failure_of, late  # noqa: PLC0415 - AWS only
 
+        source = self.source
+        # AwsSource's cached client (one per configuration), shared with the loads; on a
+        # worker thread, so that NOVA_AWS_DEADLINE bounds the call and its credentials.
+        done = finished_within(
+            lambda: getattr(source.client(), method)(**arguments), source.deadline
+        )
+        if done is None:
+            raise StoreUnavailableError(f"{place}: {late(source.deadline)}")
         try:
-            # AwsSource's cached client (one per configuration), shared with the loads.
-            response: dict[str, Any] = getattr(self.source.client(), method)(**arguments)
+            response: dict[str, Any] = done.result()
         except Exception as exc:  # every SDK error is judged by the one table (aws_errors)
-            failure = failure_of(exc, self.source.timeout)
+            failure = failure_of(exc, source.timeout)
         else:
             self._warnings.clear(place)
             return response

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from nova_config.compose import DOTENV_OFF
 from nova_config.errors import SettingsError
 from nova_config.hidden import HiddenDict, HiddenEnviron
 from nova_config.provenance import ResolutionRecord
@@ -49,7 +50,7 @@ def reload(settings: S) -> S:
                 "settings were loaded for; they are not reloaded for another one"
             )
         given[field] = record.environment
-    if "_env_file=None" in record.skipped.get("dotenv", ""):
+    if record.skipped.get("dotenv") == DOTENV_OFF:
         given["_env_file"] = None
     return cls(**given)
 

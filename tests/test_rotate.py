@@ -12,6 +12,7 @@ import os
 import string
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -617,6 +618,48 @@ def test_aws_unreachable_when_writing_names_the_store(
         "unreachable: no connection could be made"
     )
     assert secret.current() == old
+
+
+# Fault injection at the HTTP layer: moto answers at once; the forwarder holds the call.
+SLOW_TIMEOUT, SHORT_DEADLINE = "20", 0.5
+
+
+@pytest.mark.parametrize(
+    ("held", "tail"),
+    [
+        ("GetSecretValue", " (NOVA_AWS_DEADLINE)"),
+        ("PutSecretValue", ": check the secret's versions before running again"),
+    ],
+)
+def test_an_aws_rotation_that_gets_no_answer_ends_at_the_deadline(
+    secret: Aws,
+    moto_forwarder: Forwarder,
+    monkeypatch: pytest.MonkeyPatch,
+    held: str,
+    tail: str,
+) -> None:
+    """Each attempt may wait 20 s (NOVA_AWS_TIMEOUT); NOVA_AWS_DEADLINE still ends the rotation
+    at 0.5 s, whether its read or its write is held. A write given up on may still land: the
+    error says so, with the version id it would have."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_forwarder.url)
+    target = locate(NovaSettings, "timescale_password")
+    monkeypatch.setenv("NOVA_AWS_TIMEOUT", SLOW_TIMEOUT)
+    monkeypatch.setenv("NOVA_AWS_DEADLINE", str(SHORT_DEADLINE))
+    aws.close_clients()  # a client with the slow timeout
+    moto_forwarder.hang(held)
+    started = time.monotonic()
+    try:
+        with pytest.raises(StoreUnavailableError) as caught:
+            write(target, NEW)
+        took = time.monotonic() - started
+    finally:
+        moto_forwarder.release()
+    assert took < SHORT_DEADLINE + 5.0  # a bound that proves the deadline, not a timing
+    message = str(caught.value)
+    assert message.startswith(f"not rotated: AWS Secrets Manager at {moto_forwarder.url}: ")
+    assert f"unreachable: no answer within {SHORT_DEADLINE:g} s (NOVA_AWS_DEADLINE)" in message
+    assert message.endswith(tail)
+    assert NEW not in message
 
 
 # --- audit ----------------------------------------------------------------------------------

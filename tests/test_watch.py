@@ -124,6 +124,17 @@ def test_reload_keeps_the_environment_given_in_code(valid_env: dict[str, str]) -
     assert settings.reload().environment == "test"
 
 
+def test_reload_keeps_env_file_none(dotenv: Path, valid_env: dict[str, str]) -> None:
+    """`_env_file=None` is given again: the reloaded load does not read `.env` either."""
+    replace_file(dotenv, dotenv_text(VALID | {"ALPACA_SECRET_KEY": "alpaca-from-dotenv-51ab"}))
+    settings = NovaSettings(_env_file=None)
+    again = settings.reload()
+    assert settings.alpaca_secret_key is None
+    assert again.alpaca_secret_key is None  # the key only `.env` holds: still not read
+    assert again.resolution.skipped["dotenv"] == settings.resolution.skipped["dotenv"]
+    assert NovaSettings().alpaca_secret_key is not None  # `.env` does hold it
+
+
 def test_reload_reads_the_stores_again_and_fails_as_construction_does(dotenv: Path) -> None:
     settings = NovaSettings()
     replace_file(dotenv, dotenv_text(VALID | {"TIMESCALE_PASSWORD": "pw-rotated-2"}))

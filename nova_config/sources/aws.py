@@ -37,6 +37,7 @@ from nova_config.sources.aws_errors import (
     Failure,
     failure_of,
     hide_secrets_in_botocore_logs,
+    late,
 )
 from nova_config.sources.base import Found, LoadContext, Source, SourceResult
 from nova_config.sources.common import Claims, ClientCache, seconds, shown_url
@@ -192,9 +193,10 @@ class AwsSource(Source):
                 cls, wording = reply.failure
                 raise cls(self._message(reply.secret_id, wording)) from None
         if len(replies) < len(futures):
-            late = ", ".join(s for s in self.secret_ids if s not in {r.secret_id for r in replies})
-            wording = f"unreachable: no answer within {self.deadline:g} s (NOVA_AWS_DEADLINE)"
-            raise StoreUnavailableError(self._message(late, wording)) from None
+            late_ids = ", ".join(
+                s for s in self.secret_ids if s not in {r.secret_id for r in replies}
+            )
+            raise StoreUnavailableError(self._message(late_ids, late(self.deadline))) from None
         result = SourceResult()
         for reply in replies:
             self._read(reply, result)

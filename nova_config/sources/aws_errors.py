@@ -90,6 +90,11 @@ def hide_secrets_in_botocore_logs() -> None:
     logging.getLogger("botocore.endpoint").addFilter(REQUEST_FILTER)
 
 
+def late(deadline: float) -> str:
+    """What a step that NOVA_AWS_DEADLINE cut short is reported as."""
+    return f"unreachable: no answer within {deadline:g} s (NOVA_AWS_DEADLINE)"
+
+
 def failure_of(exc: Exception, timeout: float) -> Failure | None:
     """An SDK error as (error class, wording); None when the secret (or stage) does not exist."""
     from botocore.exceptions import ClientError  # noqa: PLC0415 - the SDK only when used
@@ -128,4 +133,5 @@ __all__ = [
     "HideSecretBodies",
     "failure_of",
     "hide_secrets_in_botocore_logs",
+    "late",
 ]

@@ -84,4 +84,20 @@ if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
     os.register_at_fork(after_in_child=_reset_in_child)
 
 
-__all__ = ["MAX_WORKERS", "submit"]
+def finished_within(call: Callable[[], T], seconds: float) -> Future[T] | None:
+    """Run `call` on a worker thread; its future once done within `seconds`, else None.
+
+    A call not done by then is abandoned: it goes on unwatched (a write may still land), and
+    its result is dropped. The future's `result()` returns the value or raises what `call` did.
+    """
+    from concurrent.futures import wait  # noqa: PLC0415 - only callers with a deadline need it
+
+    future = submit(call)
+    done, _ = wait([future], timeout=seconds)
+    if future in done:
+        return future
+    future.cancel()  # one still queued behind abandoned calls never starts
+    return None
+
+
+__all__ = ["MAX_WORKERS", "finished_within", "submit"]

@@ -135,6 +135,7 @@ class Forwarder:
         self.requests: list[tuple[str, str | None]] = []  # (operation, SecretId)
         self.fault: tuple[int, str] | None = None  # (HTTP status, AWS error code)
         self.hanging = False
+        self.held = "GetSecretValue"
         self.released = threading.Event()
         self._lock = threading.Lock()
         self._server = _ForwardServer((HOST, 0), _ForwardHandler)
@@ -146,9 +147,10 @@ class Forwarder:
         """Answer every GetSecretValue with AWS's JSON error `code`, as the real service does."""
         self.fault = (status, code)
 
-    def hang(self) -> None:
-        """Hold every GetSecretValue unanswered until `release()` (or HANG_LIMIT seconds)."""
+    def hang(self, operation: str = "GetSecretValue") -> None:
+        """Hold every request for `operation` unanswered until `release()` (or HANG_LIMIT s)."""
         self.hanging = True
+        self.held = operation
 
     def release(self) -> None:
         """Stop holding requests: held ones are dropped without an answer, new ones forwarded."""
@@ -187,18 +189,17 @@ class _ForwardHandler(http.server.BaseHTTPRequestHandler):
         except (ValueError, AttributeError):
             secret_id = None
         forwarder.record(operation, secret_id)
-        if operation == "GetSecretValue":
-            if forwarder.hanging:
-                forwarder.released.wait(HANG_LIMIT)
-                self.close_connection = True
-                return  # the connection closes without an answer
-            if forwarder.fault is not None:
-                status, code = forwarder.fault
-                # The shape of a real Secrets Manager error (awsJson1_1); the message is
-                # marked so tests can prove that botocore's message text is never shown.
-                document = {"__type": code, "Message": f"injected-aws-message {code}"}
-                self._send(status, json.dumps(document).encode(), "application/x-amz-json-1.1")
-                return
+        if forwarder.hanging and operation == forwarder.held:
+            forwarder.released.wait(HANG_LIMIT)
+            self.close_connection = True
+            return  # the connection closes without an answer
+        if operation == "GetSecretValue" and forwarder.fault is not None:
+            status, code = forwarder.fault
+            # The shape of a real Secrets Manager error (awsJson1_1); the message is marked so
+            # tests can prove that botocore's message text is never shown.
+            document = {"__type": code, "Message": f"injected-aws-message {code}"}
+            self._send(status, json.dumps(document).encode(), "application/x-amz-json-1.1")
+            return
         self._forward(body)
 
     def _forward(self, body: bytes) -> None:
