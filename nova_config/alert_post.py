@@ -12,10 +12,12 @@ import contextlib
 import http.client
 import json
 import math
+import re
 import socket
 import time
 from typing import NamedTuple, Protocol
 
+from nova_config.alert_proxy import Proxy
 from nova_config.sources.workers import submit
 
 TIMEOUT_VARIABLE = "NOVA_ALERT_TIMEOUT"
@@ -37,28 +39,34 @@ class _Reply(NamedTuple):
     retry_after: float | None
 
 
-def deliver(endpoint: Endpoint, body: bytes, deadline: float) -> str | None:
-    """Post once, and once more after a 429 whose wait fits the bound; None once delivered."""
-    reply = _attempt(endpoint, body, deadline)
+def deliver(
+    endpoint: Endpoint, body: bytes, deadline: float, proxy: Proxy | None = None
+) -> str | None:
+    """Post once, and once more after a 429 whose wait fits the bound; None once delivered.
+
+    Through `proxy` when one is given: by `CONNECT` for an https webhook (the proxy sees its
+    host and port, not its path), in absolute form for a plain http one.
+    """
+    reply = _attempt(endpoint, body, deadline, proxy)
     wait = reply.retry_after if isinstance(reply, _Reply) and reply.status == 429 else None
     if wait is not None:
         if time.monotonic() + wait >= deadline:
             return f"HTTP 429, and its retry_after of {wait:g} s does not fit in {TIMEOUT_VARIABLE}"
         time.sleep(wait)
-        reply = _attempt(endpoint, body, deadline)
+        reply = _attempt(endpoint, body, deadline, proxy)
     if isinstance(reply, str):
         return reply
     return None if 200 <= reply.status < 300 else f"HTTP {reply.status}"
 
 
-def _attempt(endpoint: Endpoint, body: bytes, deadline: float) -> _Reply | str:
+def _attempt(endpoint: Endpoint, body: bytes, deadline: float, proxy: Proxy | None) -> _Reply | str:
     """The endpoint's reply, or why there is none (words safe to log)."""
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         return f"no time left in {TIMEOUT_VARIABLE}"
     # On a worker thread: no socket timeout bounds a name lookup, and a trickling answer
     # resets the socket's timeout with every byte; only waiting on a thread is bounded.
-    exchange = _Exchange(endpoint, body, deadline)
+    exchange = _Exchange(endpoint, body, deadline, proxy)
     future = submit(exchange.run)
     try:
         return future.result(timeout=remaining)
@@ -72,8 +80,11 @@ def _attempt(endpoint: Endpoint, body: bytes, deadline: float) -> _Reply | str:
 class _Exchange:
     """One POST, run on a worker thread; `abort()` cuts it off from the waiting thread."""
 
-    def __init__(self, endpoint: Endpoint, body: bytes, deadline: float) -> None:
+    def __init__(
+        self, endpoint: Endpoint, body: bytes, deadline: float, proxy: Proxy | None
+    ) -> None:
         self._endpoint, self._body, self._deadline = endpoint, body, deadline
+        self._proxy = proxy
         self._sock: socket.socket | None = None
         self._aborted = False
 
@@ -84,13 +95,19 @@ class _Exchange:
         return remaining
 
     def run(self) -> _Reply:
-        endpoint = self._endpoint
-        connection = _connection(endpoint, self._remaining())
+        endpoint, proxy = self._endpoint, self._proxy
+        connection = _connection(endpoint, self._remaining(), proxy)
+        target, headers = endpoint.target, HEADERS
+        if proxy is not None and not endpoint.https:  # asked of the proxy in absolute form
+            host = f"[{endpoint.host}]" if ":" in endpoint.host else endpoint.host
+            target = f"http://{host}:{endpoint.port}{endpoint.target}"
+            if proxy.authorization is not None:
+                headers = {**HEADERS, "Proxy-Authorization": proxy.authorization}
         try:
             connection.connect()
             self._sock = sock = connection.sock
             sock.settimeout(self._remaining())
-            connection.request("POST", endpoint.target, self._body, HEADERS)
+            connection.request("POST", target, self._body, headers)
             sock.settimeout(self._remaining())
             response = connection.getresponse()
             sock.settimeout(self._remaining())
@@ -108,15 +125,21 @@ class _Exchange:
                 sock.shutdown(socket.SHUT_RDWR)
 
 
-def _connection(endpoint: Endpoint, timeout: float) -> http.client.HTTPConnection:
+def _connection(
+    endpoint: Endpoint, timeout: float, proxy: Proxy | None
+) -> http.client.HTTPConnection:
+    """To the webhook, or to the proxy (tunnelled by CONNECT for https, TLS to the webhook)."""
+    host, port = (endpoint.host, endpoint.port) if proxy is None else (proxy.host, proxy.port)
     if not endpoint.https:
-        return http.client.HTTPConnection(endpoint.host, endpoint.port, timeout=timeout)
+        return http.client.HTTPConnection(host, port, timeout=timeout)
     import ssl  # noqa: PLC0415 - only an https webhook pays for it
 
     context = ssl.create_default_context()
-    return http.client.HTTPSConnection(
-        endpoint.host, endpoint.port, timeout=timeout, context=context
-    )
+    connection = http.client.HTTPSConnection(host, port, timeout=timeout, context=context)
+    if proxy is not None:
+        tunnel = {} if proxy.authorization is None else {"Proxy-Authorization": proxy.authorization}
+        connection.set_tunnel(endpoint.host, endpoint.port, headers=tunnel)
+    return connection
 
 
 def _retry_after(response: http.client.HTTPResponse, data: bytes) -> float | None:
@@ -146,7 +169,14 @@ _CAUSES: tuple[tuple[type[BaseException], str], ...] = (
 )
 
 
+# http.client's words for a CONNECT the proxy refused; the status is kept, the proxy's text not.
+_TUNNEL_REFUSED = re.compile(r"Tunnel connection failed: (\d{3})\b")
+
+
 def _cause(exc: Exception) -> str:
+    refused = _TUNNEL_REFUSED.match(str(exc)) if type(exc) is OSError else None
+    if refused is not None:
+        return f"the proxy refused the connection (HTTP {refused.group(1)})"
     for kind, cause in _CAUSES:
         if isinstance(exc, kind):
             return cause

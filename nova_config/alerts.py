@@ -19,6 +19,7 @@ from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from nova_config.alert_post import TIMEOUT_VARIABLE, deliver
+from nova_config.alert_proxy import proxy_for
 from nova_config.alert_state import StateBusy, claim, state_path
 from nova_config.errors import SourceConfigError
 from nova_config.sources.common import seconds
@@ -119,13 +120,15 @@ def _send(
         return
     deadline = start + _timeout(environ)
     host = socket.gethostname()
+    proxy = proxy_for(endpoint.https, endpoint.host, environ)
+    via = "" if proxy is None or isinstance(proxy, str) else f" through the proxy {proxy.shown}"
     for alert in _due(alerts, environment, host, environ, deadline):
         content = _content(alert, (settings, environment, host), endpoint)
         body = json.dumps({"content": content, "allowed_mentions": {"parse": []}}).encode()
-        cause = deliver(endpoint, body, deadline)
+        cause = proxy if isinstance(proxy, str) else deliver(endpoint, body, deadline, proxy)
         if cause is not None:
             what = _field(f"{alert.kind} ({alert.store})", endpoint)
-            logger.warning("alert %s not sent to %s: %s", what, endpoint.shown, cause)
+            logger.warning("alert %s not sent to %s%s: %s", what, endpoint.shown, via, cause)
 
 
 def _endpoint(environ: Mapping[str, str], app_webhook: str | None) -> _Endpoint | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -13,6 +14,7 @@ import sys
 import textwrap
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal, NamedTuple
@@ -23,7 +25,8 @@ from hypothesis import strategies as st
 
 from nova_config import alerts
 from nova_config.alerts import Alert, send_alerts
-from tests.support.discord import TOKEN, Answer, DiscordStandIn
+from tests.support.discord import TOKEN, Answer, DiscordStandIn, RunningDiscord
+from tests.support.forward_proxy import ForwardProxy
 from tests.support.loopback import HOST
 
 SETTINGS = "app.settings:Settings"
@@ -454,3 +457,109 @@ def test_the_webhook_url_never_shows_in_logs_or_content(
     assert len(logged) == (case.status != 204)
     assert not any(canary in message for message in logged)
     assert canary not in Path(environ["NOVA_ALERT_STATE"]).read_text()
+
+
+# --- through an HTTP proxy ---------------------------------------------------------------------
+
+PROXY_PASSWORD = "proxy-canary-3f7a"
+
+
+@pytest.fixture
+def proxy() -> Iterator[ForwardProxy]:
+    started = ForwardProxy()
+    yield started
+    started.stop()
+
+
+@pytest.fixture
+def tls_discord(monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningDiscord]:
+    """A Discord stand-in over https, its certificate trusted through OpenSSL's SSL_CERT_FILE
+    (which the alerts' default TLS context reads)."""
+    running = RunningDiscord(tls=True)
+    assert running.ca_path is not None
+    monkeypatch.setenv("SSL_CERT_FILE", str(running.ca_path))
+    yield running
+    running.stop()
+
+
+def test_an_https_webhook_is_reached_through_https_proxy_by_connect_never_showing_its_path(
+    tls_discord: RunningDiscord, proxy: ForwardProxy, tmp_path: Path
+) -> None:
+    environ = environ_for(tmp_path, tls_discord.url(), HTTPS_PROXY=proxy.url)
+    send(environ)
+    assert len(tls_discord.server.posts) == 1
+    assert [(method, target) for method, target, _ in proxy.seen] == [
+        ("CONNECT", f"{HOST}:{tls_discord.server.port}")
+    ]
+    assert TOKEN not in repr(proxy.seen)  # the proxy saw the host and port, not the path
+
+
+def test_a_plain_http_webhook_is_asked_of_http_proxy_in_absolute_form(
+    discord: DiscordStandIn, proxy: ForwardProxy, tmp_path: Path
+) -> None:
+    send(environ_for(tmp_path, discord.url(), http_proxy=proxy.url))
+    assert len(discord.posts) == 1
+    assert [(method, target) for method, target, _ in proxy.seen] == [("POST", discord.url())]
+
+
+def test_no_proxy_naming_the_webhook_host_posts_directly(
+    discord: DiscordStandIn, proxy: ForwardProxy, tmp_path: Path
+) -> None:
+    send(environ_for(tmp_path, discord.url(), HTTP_PROXY=proxy.url, NO_PROXY=HOST))
+    assert len(discord.posts) == 1
+    assert proxy.seen == []
+
+
+@pytest.mark.parametrize("given", [PROXY_PASSWORD, "wrong-password"])
+def test_the_proxy_password_goes_as_proxy_authorization_and_a_refusal_is_named(
+    tls_discord: RunningDiscord,
+    tmp_path: Path,
+    warnings_logged: pytest.LogCaptureFixture,
+    given: str,
+) -> None:
+    proxy = ForwardProxy(password=PROXY_PASSWORD)
+    try:
+        address = proxy.url.replace("http://", f"http://nova:{given}@")
+        send(environ_for(tmp_path, tls_discord.url(), HTTPS_PROXY=address))
+    finally:
+        proxy.stop()
+    logged = messages(warnings_logged)
+    authorizations = [headers.get("Proxy-Authorization") for _, _, headers in proxy.seen]
+    assert authorizations == ["Basic " + base64.b64encode(f"nova:{given}".encode()).decode()]
+    if given == PROXY_PASSWORD:
+        assert len(tls_discord.server.posts) == 1
+        assert logged == []
+    else:
+        assert tls_discord.server.posts == []
+        shown = proxy.url.removeprefix("http://")
+        assert len(logged) == 1
+        assert logged[0].endswith(
+            f" through the proxy {shown}: the proxy refused the connection (HTTP 407)"
+        )
+    assert given not in " ".join(logged)
+
+
+def test_a_proxy_that_never_answers_is_bounded_by_the_alert_timeout(
+    tls_discord: RunningDiscord,
+    proxy: ForwardProxy,
+    tmp_path: Path,
+    warnings_logged: pytest.LogCaptureFixture,
+) -> None:
+    proxy.hang()
+    started = time.monotonic()
+    send(environ_for(tmp_path, tls_discord.url(), HTTPS_PROXY=proxy.url))
+    assert time.monotonic() - started < 1 + 2.0  # NOVA_ALERT_TIMEOUT=1: a bound, not a timing
+    assert tls_discord.server.posts == []
+    assert messages(warnings_logged)[0].endswith("no answer within NOVA_ALERT_TIMEOUT")
+
+
+def test_a_proxy_variable_that_is_not_an_http_address_is_named_and_nothing_is_sent(
+    discord: DiscordStandIn, tmp_path: Path, warnings_logged: pytest.LogCaptureFixture
+) -> None:
+    send(environ_for(tmp_path, discord.url(), HTTP_PROXY="socks5://nova:pw-canary@proxy:1080"))
+    assert discord.posts == []
+    (logged,) = messages(warnings_logged)
+    assert logged.endswith(
+        ": HTTP_PROXY is not an http:// proxy address (only those are supported)"
+    )
+    assert "pw-canary" not in logged

@@ -1,15 +1,28 @@
 """A stand-in for Discord's webhook endpoint on 127.0.0.1: it counts posts and answers as told.
 
 It can answer 204 (Discord's success), 429 with `retry_after` in the body or a Retry-After
-header, any other status, hang (never answer) or trickle its answer a byte at a time.
+header, any other status, hang (never answer) or trickle its answer a byte at a time. It serves
+plain http, or https with a fresh self-signed certificate for 127.0.0.1 and localhost that is
+its own CA.
 """
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import json
+import shutil
+import ssl
+import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, Literal, NamedTuple
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tests.support.loopback import HOST, serve, stop_serving
 
@@ -38,12 +51,22 @@ class Post(NamedTuple):
 
 
 class DiscordStandIn(ThreadingHTTPServer):
-    """Discord's webhook endpoint on 127.0.0.1: counts posts, keeps them, answers as scripted."""
+    """Discord's webhook endpoint on 127.0.0.1: counts posts, keeps them, answers as scripted.
+
+    With `tls`, the listening socket is wrapped and it serves https.
+    """
 
     daemon_threads = True
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         super().__init__((HOST, 0), _DiscordHandler)
+        self.scheme = "http" if tls is None else "https"
+        if tls is not None:
+            # The handshake runs on the handler's thread at its first read, not in accept():
+            # a client that never speaks TLS blocks only its own connection.
+            self.socket = tls.wrap_socket(
+                self.socket, server_side=True, do_handshake_on_connect=False
+            )
         self.lock = threading.Lock()
         self.posts: list[Post] = []
         self.script: list[Answer] = []  # answers for the next posts; 204 once it runs out
@@ -56,7 +79,7 @@ class DiscordStandIn(ThreadingHTTPServer):
 
     def url(self, token: str = TOKEN) -> str:
         """A webhook URL on this server, Discord-shaped: /api/webhooks/<id>/<token>."""
-        return f"http://{HOST}:{self.port}/api/webhooks/123456789012345678/{token}"
+        return f"{self.scheme}://{HOST}:{self.port}/api/webhooks/123456789012345678/{token}"
 
     def next_answer(self) -> Answer:
         """The scripted answer for the post being handled."""
@@ -107,15 +130,90 @@ class _DiscordHandler(BaseHTTPRequestHandler):
 
 
 class RunningDiscord:
-    """A stand-in serving on a thread; `stop()` lets hanging handlers go and closes it."""
+    """A stand-in serving on a thread; `stop()` lets hanging handlers go and closes it.
 
-    def __init__(self) -> None:
-        self.server = DiscordStandIn()
+    Attributes:
+        server: the stand-in.
+        ca_path: with `tls`, its certificate (PEM), which is also the CA to trust; else None.
+    """
+
+    def __init__(self, tls: bool = False) -> None:
+        """Serve plain http, or https (`tls`) with a certificate made for this stand-in."""
+        self.ca_path: Path | None = None
+        self._folder: Path | None = None
+        context = None
+        if tls:
+            self._folder = Path(tempfile.mkdtemp(prefix="discord-tls-"))
+            self.ca_path, key_path = _self_signed(self._folder)
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(self.ca_path, key_path)
+        self.server = DiscordStandIn(context)
         self._thread = serve(self.server, "discord-stand-in")
 
+    def url(self, token: str = TOKEN) -> str:
+        """The stand-in's webhook URL (https with `tls`)."""
+        return self.server.url(token)
+
     def stop(self) -> None:
+        """Let hanging handlers go, stop serving, and remove the certificate's folder."""
         self.server.released.set()
         stop_serving(self.server, self._thread)
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    """A P-256 key and a day's certificate for 127.0.0.1 and localhost, its own CA, as PEM files.
+
+    Returns:
+        The certificate's path and the key's path, both in `folder`.
+    """
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "nova-config Discord stand-in")])
+    now = datetime.datetime.now(datetime.UTC)
+    identifier = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+    names = [x509.IPAddress(ipaddress.IPv4Address(HOST)), x509.DNSName("localhost")]
+    # Usage and key identifiers too, so that strict verification (X509_STRICT) accepts it.
+    usage = x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=True,
+        crl_sign=True,
+        encipher_only=False,
+        decipher_only=False,
+    )
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(usage, critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(identifier, critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(identifier),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    certificate_path, key_path = folder / "discord-ca.pem", folder / "discord-key.pem"
+    certificate_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return certificate_path, key_path
 
 
 __all__ = ["TOKEN", "Answer", "DiscordStandIn", "Post", "RunningDiscord"]

@@ -21,6 +21,8 @@ from tests.support.data import STORE_PREFIXES, VALID
 from tests.support.helpers import MemorySource
 from tests.support.openbao import ServerStartError
 
+PROXY_VARIABLES = frozenset({"http_proxy", "https_proxy", "all_proxy", "no_proxy"})
+
 
 def project_variables() -> set[str]:
     """Every variable name nova-config reads for NovaSettings, in every environment."""
@@ -36,7 +38,9 @@ def project_variables() -> set[str]:
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test depends on the machine: project variables cleared, cwd and secrets folder scratch."""
     for name in list(os.environ):
-        if name.startswith(STORE_PREFIXES) or name in project_variables():
+        # Proxy variables too: Vault (through requests) and the alerts read them.
+        read = name in project_variables() or name.lower() in PROXY_VARIABLES
+        if name.startswith(STORE_PREFIXES) or read:
             monkeypatch.delenv(name)
     # The Vault source reads ~/.vault-token; a developer's own token must never reach a test.
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
