@@ -8,8 +8,6 @@ its own CA.
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import json
 import shutil
 import ssl
@@ -19,11 +17,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from tests.support.certs import self_signed
 from tests.support.loopback import HOST, serve, stop_serving
 
 TOKEN = "AbCdEf-GhIjKl_MnOpQr0123456789"
@@ -169,41 +166,7 @@ def _self_signed(folder: Path) -> tuple[Path, Path]:
         The certificate's path and the key's path, both in `folder`.
     """
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "nova-config Discord stand-in")])
-    now = datetime.datetime.now(datetime.UTC)
-    identifier = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
-    names = [x509.IPAddress(ipaddress.IPv4Address(HOST)), x509.DNSName("localhost")]
-    # Usage and key identifiers too, so that strict verification (X509_STRICT) accepts it.
-    usage = x509.KeyUsage(
-        digital_signature=True,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=True,
-        crl_sign=True,
-        encipher_only=False,
-        decipher_only=False,
-    )
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(usage, critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .add_extension(identifier, critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(identifier),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
+    certificate = self_signed(key, "nova-config Discord stand-in", server=True)
     certificate_path, key_path = folder / "discord-ca.pem", folder / "discord-key.pem"
     certificate_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(

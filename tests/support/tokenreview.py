@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import datetime
 import http.server
 import json
 import secrets
@@ -11,11 +10,10 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.x509.oid import NameOID
 
+from tests.support.certs import self_signed
 from tests.support.loopback import HOST, serve, stop_serving
 from tests.support.openbao import OpenBao
 
@@ -231,17 +229,5 @@ class KubernetesReviewer:
 
 def _self_signed_certificate(key: rsa.RSAPrivateKey) -> str:
     """A PEM certificate for `key`, valid for a day."""
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "nova-config test cluster")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
+    certificate = self_signed(key, "nova-config test cluster")
     return certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")
