@@ -1,8 +1,10 @@
 """The proxy alerts go through: `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY`.
 
 Read as requests and urllib read them: the lower-case name first, then the upper-case one; the
-scheme's own variable, then `ALL_PROXY`; `NO_PROXY` as requests matches it (`*`, a host, a
-domain and its subdomains with or without the leading dot, an IP address or CIDR range).
+scheme's own variable, then `ALL_PROXY`. `NO_PROXY` entries are matched as curl and Go match
+them: `*`, a host, a domain and its subdomains with or without the leading dot (on a label
+boundary: requests' plain suffix test would also let `example.com` match `badexample.com`), an
+IP address or CIDR range; a port in an entry is ignored.
 Only `http://` proxies are supported: an https webhook is reached through one by `CONNECT`
 (the proxy sees its host and port, never its path, which is the token), a plain http one by a
 request in absolute form. A user and password in the proxy's URL go as `Proxy-Authorization`.

@@ -1,4 +1,4 @@
-"""Which proxy the alerts go through: the variables as requests reads them, NO_PROXY matching."""
+"""The proxy alerts go through: the variables as requests reads them, NO_PROXY as curl does."""
 
 from __future__ import annotations
 
@@ -29,7 +29,9 @@ from nova_config.alert_proxy import Proxy, bypassed, proxy_for
         ("discord.com", "", False),
     ],
 )
-def test_no_proxy_matches_as_requests_does(host: str, no_proxy: str, expected: bool) -> None:
+def test_no_proxy_matches_hosts_domains_on_label_boundaries_and_ranges(
+    host: str, no_proxy: str, expected: bool
+) -> None:
     assert bypassed(host, no_proxy) is expected
 
 
