@@ -11,7 +11,6 @@ import io
 import json
 import logging
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -27,12 +26,11 @@ from nova_config.cli import main
 from nova_config.sources import aws
 from tests.support.data import VALID, VALID_FIELDS, VAULT_CANARIES, VAULT_SECRETS, WEBHOOK
 from tests.support.discord import TOKEN, Answer, DiscordStandIn
-from tests.support.helpers import write
+from tests.support.helpers import use_new_aws_secret, write
 from tests.support.moto import (
     FAKE_SECRET_KEY,
     Forwarder,
     MotoServer,
-    boto_environ,
 )
 from tests.support.openbao import OpenBao
 
@@ -131,11 +129,7 @@ def aws_denied(
     moto_server: MotoServer, moto_forwarder: Forwarder, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[str]:
     """A secret in moto, read through the forwarder, which answers AccessDeniedException."""
-    name = f"nova/{uuid.uuid4().hex[:12]}"
-    moto_server.secrets().create_secret(Name=name, SecretString=json.dumps(VALID_FIELDS))
-    for name, value in boto_environ(moto_forwarder.url).items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("NOVA_AWS_SECRET_ID", name)
+    name = use_new_aws_secret(moto_server, monkeypatch, "nova", VALID_FIELDS, moto_forwarder.url)
     moto_forwarder.fail_with("AccessDeniedException")
     yield name
     aws.close_clients()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import time
-import uuid
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,7 +17,8 @@ from nova_config.cli import main
 from nova_config.rotation_status import rotation_status
 from nova_config.sources import aws
 from tests.support.data import VALID, VAULT_CANARIES, VAULT_SECRETS
-from tests.support.moto import MotoServer, boto_environ
+from tests.support.helpers import use_new_aws_secret
+from tests.support.moto import MotoServer
 from tests.support.openbao import OpenBao
 
 pytestmark = pytest.mark.usefixtures("fresh_logins", "keep_sys_path")
@@ -236,11 +236,7 @@ def test_the_age_is_counted_to_now(at_vault: OpenBao, base: str) -> None:
 def test_an_aws_secret_is_aged_from_its_versions_created_date(
     moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for name, value in boto_environ(moto_server.url).items():
-        monkeypatch.setenv(name, value)
-    name = f"nova-rotation/{uuid.uuid4().hex[:12]}"
-    moto_server.secrets().create_secret(Name=name, SecretString=json.dumps(VAULT_SECRETS))
-    monkeypatch.setenv("NOVA_AWS_SECRET_ID", name)
+    use_new_aws_secret(moto_server, monkeypatch, "nova-rotation", VAULT_SECRETS)
     status, data = report(capsys)
     assert status == 0
     row = data["by_field"]["timescale_password"]

@@ -8,7 +8,6 @@ import os
 import signal
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,8 @@ from nova_config.live import LiveSettings, watch
 from nova_config.reload import changed_fields
 from nova_config.sources import aws
 from tests.support.data import VALID, VAULT_SECRETS, WEBHOOK
-from tests.support.moto import Forwarder, MotoServer, boto_environ
+from tests.support.helpers import use_new_aws_secret
+from tests.support.moto import Forwarder, MotoServer
 from tests.support.openbao import OpenBao
 from tests.support.watching import (
     dotenv_text,
@@ -178,12 +178,8 @@ def test_an_aws_put_secret_value_is_seen_with_the_changed_field(
     changes: Changes,
     live_watchers: list[LiveSettings[Any]],
 ) -> None:
-    for name, value in boto_environ(moto_server.url).items():
-        monkeypatch.setenv(name, value)
-    name = f"nova-watch/{uuid.uuid4().hex[:12]}"
+    name = use_new_aws_secret(moto_server, monkeypatch, "nova-watch", VAULT_SECRETS)
     admin = moto_server.secrets()
-    admin.create_secret(Name=name, SecretString=json.dumps(VAULT_SECRETS))
-    monkeypatch.setenv("NOVA_AWS_SECRET_ID", name)
     live = start(live_watchers, changes)
     assert live.current.source_of("alpaca_api_key").source == "aws"
     admin.put_secret_value(
@@ -429,11 +425,9 @@ def test_an_idle_aws_poll_calls_only_describe_secret(
     aws_clients: None,
     live_watchers: list[LiveSettings[Any]],
 ) -> None:
-    for name, value in boto_environ(moto_forwarder.url).items():
-        monkeypatch.setenv(name, value)
-    name = f"nova-watch/{uuid.uuid4().hex[:12]}"
-    moto_server.secrets().create_secret(Name=name, SecretString=json.dumps(VAULT_SECRETS))
-    monkeypatch.setenv("NOVA_AWS_SECRET_ID", name)
+    name = use_new_aws_secret(
+        moto_server, monkeypatch, "nova-watch", VAULT_SECRETS, moto_forwarder.url
+    )
     live = start(live_watchers, interval=0.05)
     assert moto_forwarder.gets() == [name]  # the first load
     mark = len(moto_forwarder.requests)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from nova_config import SourceError
 from nova_config.fields import FieldPlan
 from nova_config.sources.base import Found, LoadContext, Source, SourceResult
+from tests.support.moto import MotoServer, boto_environ
 from tests.support.openbao import OpenBao
 
 if TYPE_CHECKING:
@@ -71,3 +75,20 @@ def log_in_with_approle(
     monkeypatch.setenv("VAULT_ROLE_ID", role_id)
     monkeypatch.setenv("VAULT_SECRET_ID", secret_id)
     return role_id, secret_id
+
+
+def use_new_aws_secret(
+    server: MotoServer,
+    monkeypatch: pytest.MonkeyPatch,
+    prefix: str,
+    data: Mapping[str, str],
+    endpoint: str | None = None,
+) -> str:
+    """boto3 pointed at `endpoint` (moto itself by default), and NOVA_AWS_SECRET_ID at a new
+    JSON secret holding `data` under `prefix`; the secret's name."""
+    for name, value in boto_environ(endpoint or server.url).items():
+        monkeypatch.setenv(name, value)
+    name = f"{prefix}/{uuid.uuid4().hex[:12]}"
+    server.secrets().create_secret(Name=name, SecretString=json.dumps(dict(data)))
+    monkeypatch.setenv("NOVA_AWS_SECRET_ID", name)
+    return name
