@@ -12,6 +12,7 @@ import json
 import os
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from nova_config.errors import (
@@ -156,17 +157,12 @@ class AwsSecret:
 
     def get(self, stage: str) -> HiddenDict[str, Any] | None:
         """The version at `stage`; None when no version has it (AWSPENDING only)."""
+        done = self.finished(
+            lambda: self.client.get_secret_value(SecretId=self.secret_id, VersionStage=stage)
+        )
         failure: SettingsError | None = None
         try:
-            return HiddenDict(
-                self.run(
-                    lambda: self.client.get_secret_value(
-                        SecretId=self.secret_id, VersionStage=stage
-                    )
-                )
-            )
-        except SettingsError:
-            raise  # no answer within the deadline
+            return HiddenDict(done.result())
         except Exception as exc:
             # ResourceNotFoundException: the secret was just read at AWSCURRENT, so it is the
             # stage that no version has.
@@ -210,17 +206,17 @@ class AwsSecret:
         )
         return str(put["VersionId"])
 
-    def run(self, call: Callable[[], T]) -> T:
-        """An SDK call on a worker thread, waited for until NOVA_AWS_DEADLINE.
+    def finished(self, call: Callable[[], T]) -> Future[T]:
+        """An SDK call run on a worker thread and done within NOVA_AWS_DEADLINE; its `result()`
+        gives the answer or raises the SDK's error, for the caller to judge.
 
         Raises:
             StoreUnavailableError: no answer in time (the call is given up on).
-            Exception: what the call raised, for the caller to judge.
         """
         done = finished_within(call, self.deadline)
         if done is None:
             raise StoreUnavailableError(f"{self.where}: {late(self.deadline)}")
-        return done.result()
+        return done
 
     def value_of(self, version: HiddenDict[str, Any], stage: str) -> HiddenStr:
         """The key's value in a version; a version without it is refused."""
@@ -237,15 +233,14 @@ class AwsSecret:
         None); AWS refuses a move `away` from a version that no longer has it: a conflict."""
         ids = {"MoveToVersionId": to} if to else {}
         ids |= {"RemoveFromVersionId": away} if away else {}
+        done = self.finished(
+            lambda: self.client.update_secret_version_stage(
+                SecretId=self.secret_id, VersionStage=stage, **ids
+            )
+        )
         failure: SettingsError | None = None
         try:
-            self.run(
-                lambda: self.client.update_secret_version_stage(
-                    SecretId=self.secret_id, VersionStage=stage, **ids
-                )
-            )
-        except SettingsError:
-            raise  # no answer within the deadline
+            done.result()
         except Exception as exc:
             code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
             if code == "InvalidParameterException":

@@ -22,7 +22,7 @@ from typing import Any
 
 from nova_config.aws_secret import AwsSecret, members_of
 from nova_config.backup_format import Backup, Entry, now_text
-from nova_config.errors import SettingsError, StoreDataError, UsageError
+from nova_config.errors import StoreDataError, UsageError
 from nova_config.hidden import HiddenDict, HiddenEnviron
 from nova_config.provenance import Provenance
 from nova_config.rotate_vault import VaultWriter, hvac_module
@@ -127,11 +127,10 @@ class AwsPlace:
     def call(self, method: str, **arguments: Any) -> dict[str, Any] | None:
         """One SDK call; None when the secret (or version) does not exist."""
         secret, failure = self.secret, None
+        call = getattr(secret.client, method)
+        done = secret.finished(lambda: call(SecretId=secret.secret_id, **arguments))
         try:
-            call = getattr(secret.client, method)
-            return dict(secret.run(lambda: call(SecretId=secret.secret_id, **arguments)))
-        except SettingsError:
-            raise  # no answer within NOVA_AWS_DEADLINE
+            return dict(done.result())
         except Exception as exc:  # judged by the one table, raised outside this block
             judged = failure_of(exc, secret.timeout)
             if judged is not None:

@@ -115,12 +115,10 @@ def own_sources(
     made as upstream makes it with no option given: from the model's config.
     """
     state: InitState = {"field_info_ids": set()}
-    made: dict[str, PydanticBaseSettingsSource] = {}
 
     def built_in(name: str) -> PydanticBaseSettingsSource:
-        if name not in made:
-            made[name] = _BUILT_IN[name](settings_cls, _init_state=state)
-        return made[name]
+        # Called once per name at most: NOVA_SOURCES names each source once.
+        return _BUILT_IN[name](settings_cls, _init_state=state)
 
     init = (
         InitSettingsSource(settings_cls, init_kwargs=init_kwargs, _init_state=state)

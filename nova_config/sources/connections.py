@@ -111,6 +111,18 @@ def _dropped(connection: http.client.HTTPConnection) -> bool:
     return bool(poller.poll(0))
 
 
+def _place(url: str, verify: Verify, cert: Cert) -> tuple[_Key, str]:
+    """The pool key and the request target of a URL as requests would send it.
+
+    Its own function, so that no frame of a request keeps the URL's parts: a user and password
+    in VAULT_ADDR are in them.
+    """
+    parts = urlsplit(sendable(url))
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return (parts.scheme, parts.hostname or "", port, verify, cert), target
+
+
 class Connections:
     """Idle connections by address and TLS settings, each used by one request at a time."""
 
@@ -145,12 +157,7 @@ class Connections:
             OSError, http.client.HTTPException: the connection failed, or the answer was cut.
             ValueError: the request could not be sent (a header refused; its text may quote it).
         """
-        url = sendable(url)
-        parts = urlsplit(url)
-        scheme = parts.scheme
-        port = parts.port or (443 if scheme == "https" else 80)
-        key: _Key = (scheme, parts.hostname or "", port, verify, cert)
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        key, target = _place(url, verify, cert)
         connection = self._take(key)
         try:
             if connection is None:

@@ -157,7 +157,7 @@ class VaultClient:
             reply = self._round(call, walk, deadline)
             if reply is not None:
                 return reply
-        raise walk_failed(self.config, walk, deadline)
+        raise self.fail(StoreUnavailableError, walk_failed(self.config, walk, deadline))
 
     def _payload(
         self, client: hvac.Client, body: Mapping[str, Any] | None, content_type: str | None
@@ -228,7 +228,7 @@ class VaultClient:
         """One try: Vault's answer, or why there is none (never an exception's own text)."""
         # The login's client was made for the first node; the others share its token.
         base = call.client.adapter.base_uri if node == self.config.addr else node
-        url = f"{base}/{call.url}"
+        url = HiddenStr(f"{base}/{call.url}")  # VAULT_ADDR may hold a user and password
         try:
             answer = follow(self._sender(call, url, remaining), url, self._origins, deadline)
         except RedirectRefused as exc:

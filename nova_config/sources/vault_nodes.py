@@ -1,4 +1,4 @@
-"""A request's way through Vault's nodes: what stops a node, and the error when none answers.
+"""A request's way through Vault's nodes: what stops a node, and why none answered.
 
 VAULT_ADDR may list a cluster's nodes. Each request tries them in turn (the one that last
 answered first), round after round until one answers or the deadline passes; this module holds
@@ -11,7 +11,6 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
-from nova_config.errors import SourceError, StoreUnavailableError
 from nova_config.sources.common import shown_url
 
 if TYPE_CHECKING:
@@ -64,26 +63,25 @@ class Walk:
         return min(pause, MAX_CLUSTER_PAUSE) if cluster else pause
 
 
-def walk_failed(config: VaultConfig, walk: Walk, deadline: float) -> SourceError:
-    """The error of a request no node answered: each node's last reason, the attempts."""
+def walk_failed(config: VaultConfig, walk: Walk, deadline: float) -> str:
+    """Why no node answered a request: each node's last reason, the attempts (the cause of a
+    StoreUnavailableError, after the address)."""
     tries = f"{walk.attempts} attempt" + ("s" if walk.attempts != 1 else "")
     if deadline - time.monotonic() <= 0:
         tries += f"; the {config.deadline:g} s deadline (NOVA_VAULT_DEADLINE) has passed"
     if len(config.nodes) == 1:
         node = config.nodes[0]
         if node in walk.refused:
-            return StoreUnavailableError(f"vault at {config.shown}: {walk.refused[node]}")
+            return walk.refused[node]
         cause, state = walk.causes.get(node, ("", "unreachable"))
-        return StoreUnavailableError(
-            f"vault at {config.shown}: {state} ({cause or 'no answer'}; {tries})"
-        )
+        return f"{state} ({cause or 'no answer'}; {tries})"
     states = {state for _, state in walk.causes.values()}
     state = states.pop() if len(states) == 1 else "unreachable"
     causes = "; ".join(
         f"{shown_url(node)}: {walk.causes[node][0] if node in walk.causes else 'not tried'}"
         for node in config.nodes
     )
-    return StoreUnavailableError(f"vault at {config.shown}: {state} ({causes}; {tries})")
+    return f"{state} ({causes}; {tries})"
 
 
 __all__ = ["HEALTH", "MAX_CLUSTER_PAUSE", "STANDBY_STATUSES", "Failure", "Walk", "walk_failed"]
